@@ -1,0 +1,135 @@
+"""Strict request-rate limiting: at most ``num_requests`` request *arrivals at the server* in any window
+of length ``period``, retries included.
+
+Why not a token or leaky bucket: ``aiolimiter.AsyncLimiter(N, T)`` starts full and refills continuously,
+so it lets ~2N requests start in the first T (measured at a loopback server: 101 arrivals in the first
+second under ``AsyncLimiter(50, 1 s)``). A sliding log of *grant* times is not enough either: requests
+granted together can wait on new connections, arrive late and crowd the next window (65 in one second).
+
+:class:`SlotLimiter` keeps ``N`` slots. A request takes a slot before it is sent and gives it back when
+its response (or error) has arrived; the slot can be taken again only ``period`` after that. A request
+always reaches the server before its response returns, so two arrivals on the same slot are more than
+``period`` apart, hence at most ``N`` arrivals in any window of length ``period`` — whatever the network
+delays. Throughput is ``N / (period + latency)``: with 1 s periods and millisecond latencies it stays
+above 99 % of the quota.
+
+It reads time from the running loop (``loop.time()``) and waits with ``loop.call_at``, so tests can drive
+it with a virtual-time event loop instead of sleeping.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from dataclasses import dataclass
+from datetime import timedelta
+
+__all__ = ["Ratelimit", "SlotLimiter"]
+
+
+@dataclass(frozen=True)
+class Ratelimit:
+    """At most ``num_requests`` requests in any window of ``period`` (default 1 second), retries included.
+
+    >>> Ratelimit(10, timedelta(seconds=2))   # 10 requests per 2 seconds
+    """
+
+    num_requests: int
+    period: timedelta = timedelta(seconds=1)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.num_requests, bool) or not isinstance(self.num_requests, int):
+            raise TypeError(f"Ratelimit num_requests must be an int, got {self.num_requests!r}")
+        if self.num_requests < 1:
+            raise ValueError(f"Ratelimit num_requests must be >= 1, got {self.num_requests}")
+        if not isinstance(self.period, timedelta):
+            raise TypeError(f"Ratelimit period must be a datetime.timedelta, got {self.period!r}")
+        if self.period <= timedelta(0):
+            raise ValueError(f"Ratelimit period must be positive, got {self.period}")
+
+    @property
+    def period_seconds(self) -> float:
+        return self.period.total_seconds()
+
+    @property
+    def requests_per_second(self) -> float:
+        return self.num_requests / self.period_seconds
+
+
+class SlotLimiter:
+    """The limiter behind :class:`Ratelimit`: ``async with limiter.slot(): <one request>``.
+
+    Waiters are served first come, first served. Must be used from one event loop.
+    """
+
+    def __init__(self, rate: Ratelimit):
+        self.capacity = rate.num_requests
+        self.period = rate.period_seconds
+        self._never_used = rate.num_requests  # slots free since the start (no deque entry needed)
+        self._ready_at: deque[float] = deque()  # loop times at which released slots become free, ascending
+        self._waiters: deque[asyncio.Future[None]] = deque()
+        self._timer: asyncio.TimerHandle | None = None
+
+    async def acquire(self) -> None:
+        """Wait for a free slot and take it. Pair with exactly one :meth:`release`."""
+        if not self._waiters:
+            if self._never_used:
+                self._never_used -= 1
+                return
+            if self._ready_at and self._ready_at[0] <= asyncio.get_running_loop().time():
+                self._ready_at.popleft()
+                return
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[None] = loop.create_future()
+        self._waiters.append(waiter)
+        self._hand_out(loop)
+        try:
+            await waiter
+        except asyncio.CancelledError:
+            if waiter.done() and not waiter.cancelled():
+                self.release()  # the slot was ours already: give it back (it counts as used)
+            raise  # a cancelled waiter still queued is skipped by _hand_out
+
+    def release(self) -> None:
+        """Give a slot back after the response (or the error) has arrived; reusable ``period`` later."""
+        loop = asyncio.get_running_loop()
+        self._ready_at.append(loop.time() + self.period)
+        if self._waiters:
+            self._hand_out(loop)
+
+    def slot(self) -> _Slot:
+        return _Slot(self)
+
+    def _hand_out(self, loop: asyncio.AbstractEventLoop) -> None:
+        now = loop.time()
+        waiters, ready = self._waiters, self._ready_at
+        while waiters:
+            if waiters[0].done():  # cancelled while queued
+                waiters.popleft()
+                continue
+            if self._never_used:
+                self._never_used -= 1
+            elif ready and ready[0] <= now:
+                ready.popleft()
+            else:
+                break
+            waiters.popleft().set_result(None)
+        if waiters and ready and self._timer is None:
+            self._timer = loop.call_at(ready[0], self._on_timer, loop)
+
+    def _on_timer(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._timer = None
+        self._hand_out(loop)
+
+
+class _Slot:
+    __slots__ = ("_limiter",)
+
+    def __init__(self, limiter: SlotLimiter):
+        self._limiter = limiter
+
+    async def __aenter__(self) -> None:
+        await self._limiter.acquire()
+
+    async def __aexit__(self, *exc: object) -> None:
+        self._limiter.release()
