@@ -1,0 +1,115 @@
+"""Provider metadata for Airflow's ``ProvidersManager`` (entry point ``apache_airflow_provider``).
+
+Airflow 3.3's UI builds the connection form from ``conn-fields`` and ``ui-field-behaviour`` below; the hook's
+classmethods are not consulted. Field names are the public contract: they are the keys the hook reads from
+the connection's extras.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+CONN_TYPE = "bulk_fetch"
+AUTH_TYPES = ("header", "query", "bearer", "basic", "none")
+
+
+def _conn_fields() -> dict[str, Any]:
+    return {
+        "auth_type": {
+            "label": "Auth type",
+            "description": "How the API token (the Password field) is sent: 'header' (header named by "
+            "Auth name), 'query' (query parameter named by Auth name), 'bearer' (Authorization: Bearer), "
+            "'basic' (Login + Password) or 'none'.",
+            "schema": {"type": "string", "enum": list(AUTH_TYPES), "default": "header"},
+        },
+        "auth_name": {
+            "label": "Auth name",
+            "description": "Header name (auth_type=header) or query parameter name (auth_type=query).",
+            "schema": {"type": ["string", "null"], "default": "X-API-Key"},
+        },
+        "rate_limit_requests": {
+            "label": "Rate limit: requests",
+            "description": "At most this many requests start per rate-limit period. Empty = no limit.",
+            "schema": {"type": ["integer", "null"], "minimum": 1},
+        },
+        "rate_limit_period_seconds": {
+            "label": "Rate limit: period (seconds)",
+            "description": "Length of the rate-limit window in seconds (default 1).",
+            "schema": {"type": ["number", "null"], "exclusiveMinimum": 0, "default": 1},
+        },
+        "max_concurrency": {
+            "label": "Max concurrency",
+            "description": "Requests in flight at once (default 64).",
+            "schema": {"type": ["integer", "null"], "minimum": 1, "default": 64},
+        },
+        "timeout_seconds": {
+            "label": "Timeout (seconds)",
+            "description": "Timeout of one request attempt in seconds (default 30).",
+            "schema": {"type": ["number", "null"], "exclusiveMinimum": 0, "default": 30},
+        },
+        "headers": {
+            "label": "Extra headers (JSON)",
+            "description": 'JSON object of headers sent with every request, e.g. {"Accept": "application/json"}.',
+            "schema": {"type": ["string", "null"]},
+        },
+        "verify_ssl": {
+            "label": "Verify SSL",
+            "description": "Verify the server's TLS certificate (default true).",
+            "schema": {"type": ["boolean", "null"], "default": True},
+        },
+        "test_path": {
+            "label": "Test path",
+            "description": "Path (relative to the base URL) the Test button GETs; empty = the base URL.",
+            "schema": {"type": ["string", "null"]},
+        },
+    }
+
+
+def get_provider_info() -> dict[str, Any]:
+    """Return the provider description Airflow reads at start-up (no heavy imports here)."""
+    return {
+        "package-name": "airflow-provider-bulk-uploader",
+        "name": "Bulk Uploader",
+        "description": "Fetch many API records politely (rate limits, retries, nothing lost) and land them "
+        "in XCom or object storage.",
+        "versions": ["0.1.0"],
+        "integrations": [
+            {
+                "integration-name": "Bulk Fetch API",
+                "tags": ["protocol"],
+            }
+        ],
+        "hooks": [
+            {
+                "integration-name": "Bulk Fetch API",
+                "python-modules": ["airflow_provider_bulk_uploader.hooks.bulk_fetch"],
+            }
+        ],
+        "operators": [
+            {
+                "integration-name": "Bulk Fetch API",
+                "python-modules": ["airflow_provider_bulk_uploader.operators.bulk_fetch"],
+            }
+        ],
+        "connection-types": [
+            {
+                "hook-class-name": "airflow_provider_bulk_uploader.hooks.bulk_fetch.BulkFetchHook",
+                "hook-name": "Bulk Fetch API",
+                "connection-type": CONN_TYPE,
+                "ui-field-behaviour": {
+                    "hidden-fields": ["schema", "port"],
+                    "relabeling": {"host": "Base URL", "password": "API token", "login": "Username (basic)"},
+                    "placeholders": {
+                        "host": "https://api.example.com/v1",
+                        "password": "token sent as auth_type says",
+                        "login": "only for auth_type=basic",
+                        "auth_name": "X-API-Key",
+                        "headers": '{"Accept": "application/json"}',
+                        "rate_limit_requests": "10",
+                        "test_path": "/health",
+                    },
+                },
+                "conn-fields": _conn_fields(),
+            }
+        ],
+    }

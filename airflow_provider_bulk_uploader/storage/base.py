@@ -1,0 +1,98 @@
+"""What the operator's stores share: run metadata, record extraction and the ``OutputStore`` protocol."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from airflow_provider_bulk_uploader import FetchReport, redact, redact_url
+from airflow_provider_bulk_uploader.hooks.bulk_fetch import BulkFetchConfigError
+from airflow_provider_bulk_uploader.utils.intervals import Interval
+
+__all__ = ["OutputStore", "RunMeta", "extract_records", "failure_dicts"]
+
+
+@dataclass(frozen=True)
+class RunMeta:
+    """Where a fetch belongs: used for deterministic output names and the manifest.
+
+    :param partition: directory name for this run's output (the interval token, or ``run_id=...``).
+    :param map_index: the mapped task instance's index, ``-1`` when the task is not mapped.
+    """
+
+    dag_id: str | None
+    task_id: str | None
+    run_id: str | None
+    map_index: int
+    interval: Interval | None
+    partition: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "dag_id": self.dag_id,
+            "task_id": self.task_id,
+            "run_id": self.run_id,
+            "map_index": self.map_index,
+            "interval": self.interval.to_dict() if self.interval else None,
+        }
+
+
+class OutputStore(Protocol):
+    """An engine store (``add``/``add_batch``/``flush``/``saved_data``) that also reports its output."""
+
+    def add(self, item: Any) -> None: ...
+
+    def saved_data(self) -> Any: ...
+
+    def finalize(self, report: FetchReport) -> dict[str, Any]:
+        """Called once after the run: write what is left (failures, manifest) and describe the output."""
+        ...
+
+
+def extract_records(body: Any, record_path: str | None) -> list[Any]:
+    """The records in one response ``body``.
+
+    :param record_path: ``None`` = the body is one record; ``"."`` = the body is a JSON list of records;
+        ``"data.items"`` = the list at that dotted path inside the body.
+    :raises ValueError: when the path is missing or does not lead to a list (names the path and the keys
+        found, never values).
+    """
+    if record_path is None:
+        return [body]
+    value = body
+    if record_path not in ("", "."):
+        for part in record_path.split("."):
+            if not isinstance(value, dict) or part not in value:
+                keys = sorted(value)[:20] if isinstance(value, dict) else type(value).__name__
+                raise ValueError(f"record_path {record_path!r}: no key {part!r} in a response (found {keys})")
+            value = value[part]
+    if not isinstance(value, list):
+        raise ValueError(f"record_path {record_path!r} must lead to a JSON list, got {type(value).__name__}")
+    return value
+
+
+def iter_records(items: Iterable[Any], record_path: str | None) -> list[Any]:
+    """All records of a batch of response bodies (see :func:`extract_records`)."""
+    if record_path is None:
+        return list(items)
+    out: list[Any] = []
+    for item in items:
+        out.extend(extract_records(item, record_path))
+    return out
+
+
+def failure_dicts(report: FetchReport, limit: int | None = None) -> list[dict[str, Any]]:
+    """The report's failures as JSON-safe dicts, redacted again (defence in depth); first ``limit`` only."""
+    failures = report.failures if limit is None else report.failures[:limit]
+    return [
+        {"url": redact_url(f.url), "status": f.status, "error": redact(str(f.error)), "attempts": f.attempts}
+        for f in failures
+    ]
+
+
+def check_record_path(record_path: Any) -> str | None:
+    """Validate the operator's ``record_path`` argument."""
+    if record_path is None or isinstance(record_path, str):
+        return record_path
+    raise BulkFetchConfigError(f"record_path must be None, '.' or a dotted key path string, got {record_path!r}")

@@ -1,0 +1,210 @@
+"""Object-storage store: JSON Lines parts + failure report + manifest under an ``ObjectStoragePath``.
+
+Layout for a base ``<base>`` (any ``ObjectStoragePath`` URL: ``file://``, ``s3://conn_id@bucket/prefix``, ...)::
+
+    <base>/<partition>/part-00000.jsonl.gz       records, one JSON document per line (gzip by default)
+    <base>/<partition>/part-00001.jsonl.gz
+    <base>/<partition>/failures.jsonl            failed requests, credentials redacted (only if any)
+    <base>/<partition>/manifest.json             written last: parts, record counts, interval, report
+
+``<partition>`` is the fetched interval (``20240101T000000Z_20240102T000000Z``) or ``run_id=<run id>`` when
+no interval applies. A mapped task instance adds ``-m<map index>`` to each name (``part-m00003-00000.jsonl.gz``,
+``manifest-m00003.json``). Names depend only on the interval, the map index and the part's sequence number,
+so rerunning or backfilling an interval overwrites its files; parts left over from an earlier, larger run of
+the same interval are deleted before the new manifest is written. Each part is written atomically (temp file +
+rename on local disks; object stores make a single PUT atomic).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import json
+import os
+import re
+import uuid
+from typing import Any
+
+from airflow.sdk import ObjectStoragePath
+
+from airflow_provider_bulk_uploader import FetchReport, redact_url
+from airflow_provider_bulk_uploader.hooks.bulk_fetch import BulkFetchConfigError
+from airflow_provider_bulk_uploader.storage.base import RunMeta, failure_dicts, iter_records
+
+__all__ = ["COMPRESSIONS", "MANIFEST_FORMAT", "ObjectStorageStore", "as_object_storage_path"]
+
+COMPRESSIONS = ("gzip", "none")
+MANIFEST_FORMAT = "bulk-fetch-manifest/1"
+DEFAULT_RECORDS_PER_PART = 10_000
+_LOCAL_PROTOCOLS = {"", "file", "local"}
+
+
+def as_object_storage_path(value: Any) -> ObjectStoragePath:
+    """``value`` (an ``ObjectStoragePath``, a URL string or an absolute local path) as an ``ObjectStoragePath``."""
+    if isinstance(value, ObjectStoragePath):
+        return value
+    if isinstance(value, os.PathLike):
+        value = os.fspath(value)
+    if not isinstance(value, str) or not value.strip():
+        raise BulkFetchConfigError(
+            f"store must be 'xcom', an ObjectStoragePath or a URL such as file:///data/bulk or "
+            f"s3://aws_default@bucket/prefix; got {value!r}"
+        )
+    text = value.strip()
+    if "://" not in text and not text.startswith("/"):
+        raise BulkFetchConfigError(
+            f"store {text!r} is neither 'xcom' nor a URL; use e.g. file:///absolute/dir or s3://conn_id@bucket/prefix"
+        )
+    return ObjectStoragePath(text)
+
+
+class ObjectStorageStore:
+    """Engine store writing JSON Lines parts under ``<base>/<partition>/`` (see the module docstring).
+
+    :param base: where to write (``ObjectStoragePath`` or URL string).
+    :param meta: the run's identity (partition, map index, interval) used for names and the manifest.
+    :param compression: ``"gzip"`` (default, ``.jsonl.gz``) or ``"none"`` (``.jsonl``).
+    :param records_per_part: records per part file (default 10 000); bounds memory per task.
+    :param record_path: see :func:`~airflow_provider_bulk_uploader.storage.base.extract_records`.
+    """
+
+    kind = "object_storage"
+
+    def __init__(
+        self,
+        base: Any,
+        meta: RunMeta,
+        *,
+        compression: str = "gzip",
+        records_per_part: int = DEFAULT_RECORDS_PER_PART,
+        record_path: str | None = None,
+    ) -> None:
+        if compression not in COMPRESSIONS:
+            raise BulkFetchConfigError(f"compression must be one of {COMPRESSIONS}, got {compression!r}")
+        if isinstance(records_per_part, bool) or not isinstance(records_per_part, int) or records_per_part < 1:
+            raise BulkFetchConfigError(f"records_per_part must be an int >= 1, got {records_per_part!r}")
+        self.meta = meta
+        self.directory = as_object_storage_path(base) / meta.partition
+        self.compression = compression
+        self.records_per_part = records_per_part
+        self.record_path = record_path
+        tag = "" if meta.map_index < 0 else f"-m{meta.map_index:05d}"
+        self._part_prefix = f"part{tag}-"
+        self._part_suffix = ".jsonl.gz" if compression == "gzip" else ".jsonl"
+        self._part_re = re.compile(rf"^{re.escape(self._part_prefix)}\d{{5,}}\.jsonl(\.gz)?$")
+        self.manifest_name = f"manifest{tag}.json"
+        self.failures_name = f"failures{tag}.jsonl"
+        self._local = self.directory.protocol in _LOCAL_PROTOCOLS
+        self._buffer: list[str] = []
+        self._next_seq = 0
+        self._parts: list[dict[str, Any]] = []
+        self._dir_ready = False
+
+    # -- engine Store protocol ------------------------------------------------------------------------
+
+    def add(self, item: Any) -> None:
+        self._buffer.extend(self._lines([item]))
+        while len(self._buffer) >= self.records_per_part:
+            self._write_part(*self._take(self.records_per_part))
+
+    async def add_batch(self, items: list[Any]) -> None:
+        self._buffer.extend(self._lines(items))
+        while len(self._buffer) >= self.records_per_part:
+            await asyncio.to_thread(self._write_part, *self._take(self.records_per_part))
+
+    async def flush(self) -> None:
+        if self._buffer:
+            await asyncio.to_thread(self._write_part, *self._take(len(self._buffer)))
+
+    def saved_data(self) -> list[str]:
+        """URLs of the parts written so far, in sequence order."""
+        return [self._url(p["path"]) for p in sorted(self._parts, key=lambda p: p["path"])]
+
+    # -- after the run -------------------------------------------------------------------------------
+
+    def finalize(self, report: FetchReport) -> dict[str, Any]:
+        """Write the failure report, delete stale parts of an earlier run, write the manifest (last)."""
+        if self._buffer:  # the engine always flushes; this guards direct use
+            self._write_part(*self._take(len(self._buffer)))
+        self._ensure_dir()
+        parts = sorted(self._parts, key=lambda p: p["path"])
+        failures_path = None
+        if report.failures:
+            body = "".join(json.dumps(f, separators=(",", ":")) + "\n" for f in failure_dicts(report))
+            self._write_bytes(self.failures_name, body.encode())
+            failures_path = self.failures_name
+        keep = {p["path"] for p in parts} | {self.manifest_name}
+        if failures_path:
+            keep.add(failures_path)
+        for child in self.directory.iterdir():
+            name = child.name
+            if name in keep:
+                continue
+            if self._part_re.match(name) or name == self.failures_name:
+                child.unlink()
+        records = sum(p["records"] for p in parts)
+        manifest = {
+            "format": MANIFEST_FORMAT,
+            **self.meta.to_dict(),
+            "compression": self.compression,
+            "records": records,
+            "parts": parts,
+            "failures": {"path": failures_path, "count": report.failed} if failures_path else None,
+            "report": {k: v for k, v in report.to_dict(max_failures=0).items() if k != "failures"},
+        }
+        self._write_bytes(self.manifest_name, (json.dumps(manifest, indent=2) + "\n").encode())
+        return {
+            "store": self.kind,
+            "directory": redact_url(str(self.directory)),
+            "manifest": self._url(self.manifest_name),
+            "paths": self.saved_data(),
+            "records": records,
+            "failures_path": self._url(failures_path) if failures_path else None,
+        }
+
+    # -- helpers -------------------------------------------------------------------------------------
+
+    def _lines(self, items: list[Any]) -> list[str]:
+        dumps = json.dumps
+        return [dumps(r, separators=(",", ":")) for r in iter_records(items, self.record_path)]
+
+    def _take(self, n: int) -> tuple[str, list[str]]:
+        """Cut ``n`` lines off the buffer and reserve the next part name (synchronously: no await between)."""
+        lines, self._buffer = self._buffer[:n], self._buffer[n:]
+        name = f"{self._part_prefix}{self._next_seq:05d}{self._part_suffix}"
+        self._next_seq += 1
+        return name, lines
+
+    def _write_part(self, name: str, lines: list[str]) -> None:
+        data = ("\n".join(lines) + "\n").encode()
+        if self.compression == "gzip":
+            data = gzip.compress(data, compresslevel=6, mtime=0)  # mtime=0: same records -> same bytes
+        self._write_bytes(name, data)
+        self._parts.append({"path": name, "records": len(lines), "bytes": len(data)})
+
+    def _ensure_dir(self) -> None:
+        if not self._dir_ready:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            self._dir_ready = True
+
+    def _write_bytes(self, name: str, data: bytes) -> None:
+        self._ensure_dir()
+        target = self.directory / name
+        if self._local:
+            final = target.path
+            tmp = os.path.join(os.path.dirname(final), f".{name}.tmp-{uuid.uuid4().hex}")
+            try:
+                with open(tmp, "wb") as fh:
+                    fh.write(data)
+                os.replace(tmp, final)
+            finally:
+                if os.path.exists(tmp):
+                    os.unlink(tmp)
+        else:
+            target.write_bytes(data)  # one PUT: atomic on object stores
+
+    def _url(self, name: str) -> str:
+        return redact_url(str(self.directory / name))
+
+    def __repr__(self) -> str:
+        return f"ObjectStorageStore({self._url('')!r}, parts={len(self._parts)})"

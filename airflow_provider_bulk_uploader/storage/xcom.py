@@ -1,0 +1,66 @@
+"""``store="xcom"``: keep the records in memory and push them as the task's ``records`` XCom."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from airflow.sdk.exceptions import AirflowFailException
+
+from airflow_provider_bulk_uploader import FetchReport
+from airflow_provider_bulk_uploader.storage.base import iter_records
+
+__all__ = ["DEFAULT_XCOM_MAX_BYTES", "XCOM_RECORDS_KEY", "XComStore", "XComTooLargeError"]
+
+#: Default cap on the JSON size of the records pushed to XCom: 1 MiB.
+DEFAULT_XCOM_MAX_BYTES = 1024 * 1024
+#: XCom key the records are pushed under (the return value is the run summary).
+XCOM_RECORDS_KEY = "records"
+
+
+class XComTooLargeError(AirflowFailException):
+    """The records would exceed ``xcom_max_bytes``. Retrying would not help, so the task fails at once."""
+
+
+class XComStore:
+    """Collects records for XCom, refusing (and aborting the fetch) once they exceed ``max_bytes``.
+
+    :param max_bytes: cap on the compact-JSON size of all records, in bytes (default 1 MiB). XCom values
+        live in the metadata database unless a custom backend (e.g. common-io's
+        ``XComObjectStorageBackend``) offloads them; raise the cap only with such a backend.
+    :param record_path: see :func:`~airflow_provider_bulk_uploader.storage.base.extract_records`.
+    """
+
+    kind = "xcom"
+
+    def __init__(self, max_bytes: int = DEFAULT_XCOM_MAX_BYTES, record_path: str | None = None) -> None:
+        if isinstance(max_bytes, bool) or not isinstance(max_bytes, int) or max_bytes < 1:
+            raise ValueError(f"xcom_max_bytes must be a positive int (bytes), got {max_bytes!r}")
+        self.max_bytes = max_bytes
+        self.record_path = record_path
+        self._records: list[Any] = []
+        self._size = 2  # "[]"
+
+    def add(self, item: Any) -> None:
+        self.add_batch([item])
+
+    def add_batch(self, items: list[Any]) -> None:
+        records = iter_records(items, self.record_path)
+        self._size += sum(len(json.dumps(r, separators=(",", ":"))) + 1 for r in records)
+        if self._size > self.max_bytes:
+            raise XComTooLargeError(
+                f"the fetched records exceed xcom_max_bytes={self.max_bytes} bytes (already "
+                f"{len(self._records) + len(records)} records, ~{self._size} bytes). XCom keeps values in the "
+                "metadata database: write them to object storage instead, e.g. "
+                "store='file:///data/bulk' or store='s3://aws_default@bucket/prefix', or raise "
+                "xcom_max_bytes if a custom XCom backend (common-io's XComObjectStorageBackend) offloads "
+                "large values."
+            )
+        self._records.extend(records)
+
+    def saved_data(self) -> list[Any]:
+        return self._records
+
+    def finalize(self, report: FetchReport) -> dict[str, Any]:
+        """Describe the output; the operator pushes :meth:`saved_data` under :data:`XCOM_RECORDS_KEY`."""
+        return {"store": self.kind, "xcom_key": XCOM_RECORDS_KEY, "records": len(self._records)}
