@@ -40,6 +40,7 @@ from pathlib import Path
 
 __all__ = [
     "PostgresUnavailable",
+    "create_database",
     "find_pg_bindir",
     "free_port",
     "in_ci",
@@ -234,6 +235,24 @@ def throwaway_postgres(
             with contextlib.suppress(Exception):
                 run(str(bindir / "pg_ctl"), "-D", str(datadir), "-m", "immediate", "-w", "stop", timeout=30)
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+def create_database(url: str, dbname: str) -> str:
+    """Create another database on the server behind ``url``; return the URL pointing at it."""
+    import psycopg2
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    conn = psycopg2.connect(
+        host=parsed.host, port=parsed.port, user=parsed.username, password=parsed.password, dbname="postgres"
+    )
+    conn.autocommit = True
+    try:
+        with conn.cursor() as cur:
+            cur.execute(f'CREATE DATABASE "{dbname}"')
+    finally:
+        conn.close()
+    return parsed.set(database=dbname).render_as_string(hide_password=False)
 
 
 @contextlib.contextmanager
