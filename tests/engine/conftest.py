@@ -1,0 +1,68 @@
+"""Shared fixtures for the engine suite: loopback demo servers, fast retry policies, helpers.
+
+Integration tests talk to :mod:`airflow_provider_bulk_uploader.testing.demo_api` running on its own
+thread and event loop (``running_demo_api``), so the arrival timestamps it records are those of an
+independent server, not of the client's loop.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from airflow_provider_bulk_uploader import default_retry_policy
+from airflow_provider_bulk_uploader.testing import DemoAPI, running_demo_api
+
+BACKENDS = ("aiohttp", "httpx")
+
+
+def fast_policy(max_attempts: int = 3):
+    """The default retry policy (same predicate, Retry-After handling) with millisecond backoff."""
+    return default_retry_policy(max_attempts, initial_wait=0.01, max_wait=0.05, jitter=0.0)
+
+
+def secret(prefix: str = "tok") -> str:
+    """A unique credential per test (the redaction registry is process-wide)."""
+    return f"{prefix}-{uuid.uuid4().hex}"
+
+
+class RecordingStore:
+    """A store with ``add_batch`` that remembers every call (and optionally is async or fails)."""
+
+    def __init__(self) -> None:
+        self.batches: list[list[Any]] = []
+        self.flushed = 0
+
+    def add(self, item: Any) -> None:  # pragma: no cover - add_batch is preferred by the engine
+        raise AssertionError("add() must not be called when add_batch() exists")
+
+    def add_batch(self, items: list[Any]) -> None:
+        self.batches.append(list(items))
+
+    def flush(self) -> None:
+        self.flushed += 1
+
+    def saved_data(self) -> list[Any]:
+        return [item for batch in self.batches for item in batch]
+
+
+@pytest.fixture
+def demo() -> Iterator[DemoAPI]:
+    """A demo API without auth, rate limit or faults on 127.0.0.1 (its own thread and loop)."""
+    with running_demo_api() as api:
+        yield api
+
+
+@pytest.fixture
+def make_demo() -> Iterator[Callable[..., DemoAPI]]:
+    """Start extra demo servers (``make_demo(token=..., auth=...)``); all stopped at teardown."""
+    with contextlib.ExitStack() as stack:
+
+        def make(**kwargs: Any) -> DemoAPI:
+            return stack.enter_context(running_demo_api(**kwargs))
+
+        yield make
