@@ -1,0 +1,188 @@
+"""Shared pieces of the benchmarks: a fast loopback HTTP server, CPU pinning, rusage helpers.
+
+The server is a raw ``asyncio.Protocol`` HTTP/1.1 keep-alive server (uvloop when installed) that
+answers every request with the same small JSON body. It runs in its own process pinned to the
+last CPU so it is never the bottleneck of a client pinned to CPU 0; the benchmarks report its CPU
+utilisation so you can check that claim on your machine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import resource
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+BODY = b'{"id":1,"name":"item-1","value":508.991,"tags":["a","b"],"active":true}'
+RESPONSE = (
+    b"HTTP/1.1 200 OK\r\n"
+    b"Content-Type: application/json\r\n"
+    b"Content-Length: " + str(len(BODY)).encode() + b"\r\n"
+    b"Connection: keep-alive\r\n"
+    b"\r\n" + BODY
+)
+CLIENT_CPU = 0
+
+
+def server_cpu() -> int:
+    return max(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 0
+
+
+def pin(cpu: int) -> bool:
+    """Pin this process to one CPU; False when the machine has a single CPU or no affinity API."""
+    if not hasattr(os, "sched_setaffinity") or len(os.sched_getaffinity(0)) < 2:
+        return False
+    os.sched_setaffinity(0, {cpu})
+    return True
+
+
+# ---- the server (child process) ---------------------------------------------------------------
+class _FixedResponse(asyncio.Protocol):
+    """Answers each complete request head (GET, no body) with RESPONSE; handles pipelining."""
+
+    __slots__ = ("buf", "transport")
+
+    def __init__(self) -> None:
+        self.buf = b""
+        self.transport: Any = None
+
+    def connection_made(self, transport: Any) -> None:  # uvloop's transport is no asyncio.Transport
+        self.transport = transport
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def data_received(self, data: bytes) -> None:
+        buf = self.buf + data if self.buf else data
+        n = buf.count(b"\r\n\r\n")
+        if n:
+            self.transport.write(RESPONSE * n)
+            buf = buf[buf.rfind(b"\r\n\r\n") + 4 :]
+        self.buf = buf
+
+
+def serve(port: int) -> None:
+    """Entry point of the server process: prints ``PORT <n>`` then serves until SIGTERM."""
+    pin(server_cpu())
+    try:
+        import uvloop
+
+        uvloop.install()
+    except ImportError:
+        pass
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        stop = asyncio.Event()
+        loop.add_signal_handler(signal.SIGTERM, stop.set)
+        loop.add_signal_handler(signal.SIGINT, stop.set)
+        server = await loop.create_server(_FixedResponse, "127.0.0.1", port, backlog=4096, reuse_address=True)
+        print(f"PORT {server.sockets[0].getsockname()[1]}", flush=True)
+        await stop.wait()
+        server.close()
+
+    asyncio.run(main())
+
+
+@dataclass
+class Server:
+    proc: subprocess.Popen[str]
+    port: int
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def cpu_seconds(self) -> float:
+        """user+sys CPU of the server process so far (from /proc; 0.0 where unavailable)."""
+        try:
+            fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return 0.0
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@contextlib.contextmanager
+def fast_server() -> Iterator[Server]:
+    proc = subprocess.Popen(
+        [sys.executable, str(Path(__file__).resolve()), "--serve"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        if not line.startswith("PORT "):
+            raise RuntimeError(f"benchmark server failed to start: {line!r}")
+        yield Server(proc, int(line.split()[1]))
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+
+
+# ---- measuring (client process) ---------------------------------------------------------------
+def cpu_now() -> float:
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    return ru.ru_utime + ru.ru_stime
+
+
+def peak_rss_mb() -> float:
+    # ru_maxrss is KiB on Linux (bytes on macOS)
+    scale = 1 / 1024 / 1024 if sys.platform == "darwin" else 1 / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale
+
+
+def engine_available() -> str | None:
+    """None when the engine imports, else the reason it does not (the benchmarks skip it)."""
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from airflow_provider_bulk_uploader import UploadedData, GetAPICall, Ratelimit",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=120,
+    )
+    if proc.returncode == 0:
+        return None
+    return (proc.stderr.strip().splitlines() or ["import failed"])[-1]
+
+
+class CountingStore:
+    """ListStore-like store that keeps a count instead of the items (no memory growth)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def add(self, item: object) -> None:
+        self.count += 1
+
+    def add_batch(self, items: list[object]) -> None:
+        self.count += len(items)
+
+    def saved_data(self) -> int:
+        return self.count
+
+
+def now() -> float:
+    return time.perf_counter()
+
+
+if __name__ == "__main__" and sys.argv[1:] == ["--serve"]:
+    serve(0)
