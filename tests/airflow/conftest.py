@@ -10,6 +10,7 @@ DAGs run by ``dag.test()`` must live in a file under DAGS_FOLDER: that is ``test
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import sys
@@ -23,6 +24,7 @@ import pytest
 
 HERE = Path(__file__).resolve().parent
 DAGS_FOLDER = HERE / "dags"
+EXAMPLES_FOLDER = HERE.parent.parent / "dags_examples"
 TOKEN = "test-token-9f8e7d6c5b"  # the demo API's secret; tests assert it never leaks
 
 _HOME = Path(tempfile.mkdtemp(prefix="bulk-fetch-airflow-"))
@@ -40,6 +42,17 @@ os.environ.update(
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": os.environ.get("BULK_FETCH_TEST_SQL_ALCHEMY_CONN")
         or f"sqlite:///{_HOME / 'airflow.db'}",
         "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
+        # two bundles, so dag.test() can run the example DAGs as well as the test DAGs
+        "AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST": json.dumps(
+            [
+                {
+                    "name": name,
+                    "classpath": "airflow.dag_processing.bundles.local.LocalDagBundle",
+                    "kwargs": {"path": str(path), "refresh_interval": 0},
+                }
+                for name, path in (("tests", DAGS_FOLDER), ("examples", EXAMPLES_FOLDER))
+            ]
+        ),
     }
 )
 
@@ -50,8 +63,6 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 def conn_json(url: str, **extra: Any) -> str:
     """An ``AIRFLOW_CONN_*`` JSON value for the demo API at ``url`` (header auth with :data:`TOKEN`)."""
-    import json
-
     extras = {"auth_type": "header", "auth_name": "X-API-Key", **extra}
     return json.dumps({"conn_type": "bulk_fetch", "host": url, "password": TOKEN, "extra": extras})
 
@@ -84,10 +95,13 @@ def airflow_db() -> str:
 
 
 @pytest.fixture(scope="session")
-def test_dags(airflow_db: str) -> dict[str, Any]:
-    """The DAGs in ``tests/airflow/dags`` by id (parsed once)."""
+def dags(airflow_db: str) -> dict[str, Any]:
+    """The DAGs of ``tests/airflow/dags`` and ``dags_examples`` by id (parsed once)."""
     from airflow.dag_processing.dagbag import DagBag
 
-    bag = DagBag(dag_folder=str(DAGS_FOLDER), include_examples=False)
-    assert not bag.import_errors, bag.import_errors
-    return bag.dags
+    found: dict[str, Any] = {}
+    for folder in (DAGS_FOLDER, EXAMPLES_FOLDER):
+        bag = DagBag(dag_folder=str(folder))
+        assert not bag.import_errors, bag.import_errors
+        found.update(bag.dags)
+    return found

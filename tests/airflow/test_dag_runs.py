@@ -1,0 +1,123 @@
+"""End to end with ``dag.test()`` on the session's metadata database (SQLite by default) and the demo API."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+
+pytestmark = [pytest.mark.airflow, pytest.mark.integration]
+
+DAY = datetime(2024, 1, 2, tzinfo=timezone.utc)  # logical date -> interval [2024-01-01, 2024-01-02)
+MONDAY = datetime(2024, 1, 8, tzinfo=timezone.utc)  # weekly: [2024-01-01, 2024-01-08)
+
+
+def run(dag, **kwargs):
+    dag_run = dag.test(**kwargs)
+    return dag_run, {(ti.task_id, ti.map_index): ti for ti in dag_run.get_task_instances()}
+
+
+def xcom(dag_run, task_id: str, key: str = "return_value", map_index: int = -1):
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        row = session.scalar(
+            XComModel.get_many(
+                run_id=dag_run.run_id, key=key, dag_ids=dag_run.dag_id, task_ids=task_id, map_indexes=map_index
+            ).with_only_columns(XComModel.value)
+        )
+    return XComModel.deserialize_value(type("R", (), {"value": row})()) if row is not None else None
+
+
+def read_records(directory: Path) -> list[dict]:
+    out = []
+    for part in sorted(directory.glob("part-*.jsonl.gz")):
+        out += [json.loads(line) for line in gzip.decompress(part.read_bytes()).decode().splitlines()]
+    return out
+
+
+def test_daily_example_to_file_storage_and_idempotent_rerun(dags, api, tmp_path, monkeypatch):
+    monkeypatch.setenv("AIRFLOW_VAR_BULK_FETCH_DATA_URL", f"file://{tmp_path}")
+    dag = dags["bulk_fetch_daily_records"]
+    dag_run, tis = run(dag, logical_date=DAY)
+    assert dag_run.state == "success", tis
+    directory = tmp_path / "daily_records" / "20240101T000000Z_20240102T000000Z"
+    manifest = json.loads((directory / "manifest.json").read_text())
+    assert manifest["records"] == 24 and manifest["dag_id"] == "bulk_fetch_daily_records"
+    files = sorted(p.name for p in directory.iterdir())
+    first = read_records(directory)
+
+    dag_run, _ = run(dag, logical_date=DAY)  # same interval again
+    assert dag_run.state == "success"
+    assert sorted(p.name for p in directory.iterdir()) == files
+    again = read_records(directory)
+    assert len(again) == 24 and sorted(r["id"] for r in again) == sorted(r["id"] for r in first)
+    summary = xcom(dag_run, "fetch_records")
+    assert summary["records"] == 24 and summary["interval"]["start"] == "2024-01-01T00:00:00+00:00"
+
+
+def test_weekly_interval_split_into_days(dags, api, tmp_path):
+    dag_run, _ = run(dags["it_weekly"], logical_date=MONDAY, run_conf={"store": f"file://{tmp_path}"})
+    assert dag_run.state == "success"
+    assert len([r for r in api.requests if r.path == "/records"]) == 7
+    manifest = json.loads((tmp_path / "20240101T000000Z_20240108T000000Z" / "manifest.json").read_text())
+    assert manifest["records"] == 7 * 24
+    assert manifest["report"]["requested"] == 7
+
+
+def test_interval_mapping(dags, api, tmp_path):
+    dag_run, tis = run(dags["it_mapped_days"], logical_date=MONDAY, run_conf={"store": f"file://{tmp_path}"})
+    assert dag_run.state == "success", tis
+    mapped = sorted(i for (task, i) in tis if task == "fetch")
+    assert mapped == [0, 1, 2, 3]  # 7 days in 2-day chunks
+    chunks = sorted(p.name for p in tmp_path.iterdir())
+    assert chunks == [
+        "20240101T000000Z_20240103T000000Z", "20240103T000000Z_20240105T000000Z",
+        "20240105T000000Z_20240107T000000Z", "20240107T000000Z_20240108T000000Z",
+    ]
+    total = sum(json.loads(next((tmp_path / c).glob("manifest-*.json")).read_text())["records"] for c in chunks)
+    assert total == 7 * 24
+
+
+def test_id_mapping_example(dags, api, tmp_path, monkeypatch):
+    monkeypatch.setenv("AIRFLOW_VAR_BULK_FETCH_DATA_URL", f"file://{tmp_path}")
+    dag_run, tis = run(dags["bulk_fetch_mapped_ids"], logical_date=None,
+                       run_conf={"first_id": 1, "last_id": 100, "chunk_size": 30})
+    assert dag_run.state == "success", tis
+    assert sorted(i for (task, i) in tis if task == "fetch_items") == [0, 1, 2, 3]
+    (directory,) = (tmp_path / "items").iterdir()
+    assert directory.name.startswith("run_id=")
+    assert sorted(r["id"] for r in read_records(directory)) == list(range(1, 101))
+    assert len(list(directory.glob("manifest-m*.json"))) == 4
+
+
+def test_xcom_example_feeds_a_downstream_task(dags, api):
+    dag_run, tis = run(dags["bulk_fetch_xcom_to_task"], logical_date=None)
+    assert dag_run.state == "success", tis
+    result = xcom(dag_run, "total_value")
+    assert result["records"] == 20 and result["failed"] == 0
+    records = xcom(dag_run, "fetch_items", key="records")
+    assert sorted(r["id"] for r in records) == list(range(1, 21))
+
+
+def test_max_failures_fails_the_task_after_writing(dags, api, tmp_path):
+    dag_run, tis = run(dags["it_failures"], logical_date=DAY, run_conf={"store": f"file://{tmp_path}"})
+    assert dag_run.state == "failed"
+    assert tis[("fetch", -1)].state == "failed"
+    (directory,) = tmp_path.iterdir()  # schedule=None: the run's (zero-length) interval names the output
+    assert directory.name == "20240102T000000Z_20240102T000000Z"
+    assert sorted(r["id"] for r in read_records(directory)) == [1, 2]
+    assert (directory / "failures.jsonl").read_text().count("\n") == 1
+
+
+def test_zero_length_and_missing_intervals_fail(dags, api):
+    dag = dags["it_trigger_daily"]
+    dag_run, tis = run(dag, logical_date=DAY)  # "@daily": data_interval_start == data_interval_end
+    assert dag_run.state == "failed" and tis[("fetch", -1)].state == "failed"
+    dag_run, tis = run(dag, logical_date=None)  # manual run without a logical date: no interval at all
+    assert dag_run.state == "failed"
+    assert not [r for r in api.requests if r.path == "/records"]
