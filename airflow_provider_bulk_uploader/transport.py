@@ -72,6 +72,11 @@ class AiohttpTransport:
             # reading the proxy variables costs ~10 µs a request; only pay it when one is set
             trust_env=any(os.environ.get(name) for name in _PROXY_VARIABLES),
         )
+        # aiohttp silently re-sends an idempotent request once when a reused connection drops
+        # (ServerDisconnectedError): a second arrival at the server that neither the rate limiter nor the
+        # report would see. Retries are the engine's job; there is no public switch, so turn it off here.
+        if hasattr(self._session, "_retry_connection"):
+            self._session._retry_connection = False
 
     def _with_credentials(self, url: str) -> str:
         if not self._auth_query:

@@ -281,20 +281,23 @@ class _Run:
                 await self._flush()
 
     async def _attempt(self, url: str, fetch: Callable[[str], Awaitable[Any]]) -> Any:
-        """One request: wait out a shared cool-down, take a rate-limit slot, send, give the slot back."""
+        """One request: take a rate-limit slot, wait out any shared cool-down, send, give the slot back.
+
+        The cool-down is checked *after* the slot is granted: a worker that was queued for a slot when a
+        429 arrived must not send during the pause."""
         cooldown, limiter = self.cooldown, self.limiter
-        if cooldown._until:
-            await cooldown.wait()
         if limiter is not None:
             await limiter.acquire()
-        self.report.attempts += 1
         started = time.monotonic() if self.debug else 0.0
         try:
+            if cooldown._until:
+                await cooldown.wait()
+            self.report.attempts += 1
             data = await fetch(url)
         except Exception as exc:
             error = to_fetch_error(exc, url)
             if error.status == 429:
-                self.cooldown.pause(
+                cooldown.pause(
                     error.retry_after if error.retry_after is not None else DEFAULT_429_PAUSE_SECONDS
                 )
             if self.debug:
