@@ -71,20 +71,9 @@ async def test_ratelimit_counts_retries(demo, backend):
     assert max_in_window(demo.arrivals, period) <= n
 
 
-@pytest.mark.parametrize(
-    "backend",
-    [
-        pytest.param(
-            "aiohttp",
-            marks=pytest.mark.xfail(
-                reason="BUG: aiohttp's hidden one-shot re-send on ServerDisconnectedError "
-                "(ClientSession._retry_connection) puts 2 arrivals on one limiter slot",
-                strict=True,
-            ),
-        ),
-        "httpx",
-    ],
-)
+# Regression (fixed in aa8a182): aiohttp re-sent a request once on ServerDisconnectedError, an arrival the
+# limiter never saw.
+@pytest.mark.parametrize("backend", BACKENDS)
 async def test_ratelimit_holds_when_the_server_drops_connections(demo, backend):
     n = 4
     urls = [f"{demo.url}/drop?i={i}" for i in range(n)]
@@ -139,11 +128,8 @@ async def test_429_pauses_every_worker_for_its_retry_after(demo, backend):
     _assert_silence_after_429(demo, "cool", 1.0)
 
 
-@pytest.mark.xfail(
-    reason="BUG: uploader.py _Run._attempt checks the cool-down BEFORE limiter.acquire(); a worker "
-    "queued in the SlotLimiter when the 429 arrives is handed a slot during the pause and sends anyway",
-    strict=True,
-)
+# Regression (fixed in aa8a182): the cool-down was checked before limiter.acquire(), so a worker queued for a
+# slot when the 429 arrived was handed one during the pause and sent anyway.
 async def test_429_pauses_workers_that_are_waiting_for_a_rate_limit_slot(demo):
     urls = [f"{demo.url}/items/{i}" for i in range(60)]
     urls.insert(3, f"{demo.url}/flaky/coolrl?fails=1&status=429&retry_after=1")
