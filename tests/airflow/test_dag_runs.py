@@ -121,3 +121,32 @@ def test_zero_length_and_missing_intervals_fail(dags, api):
     dag_run, tis = run(dag, logical_date=None)  # manual run without a logical date: no interval at all
     assert dag_run.state == "failed"
     assert not [r for r in api.requests if r.path == "/records"]
+
+
+def test_token_never_reaches_logs_xcom_or_rendered_fields(dags, api, monkeypatch, capfd):
+    """Query-parameter auth is the riskiest (the token is part of every URL): check what Airflow keeps."""
+    from airflow.models.renderedtifields import RenderedTaskInstanceFields
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+
+    from .conftest import TOKEN, conn_json
+
+    monkeypatch.setenv("AIRFLOW_CONN_BULK_FETCH_DEFAULT", conn_json(api.url, auth_type="query", auth_name="key"))
+    api.auth, api.auth_name = "query", "key"
+    try:
+        dag_run, tis = run(dags["bulk_fetch_xcom_to_task"], logical_date=None)
+    finally:
+        api.auth, api.auth_name = "header", "X-API-Key"
+    assert dag_run.state == "success", tis
+    assert all(r.query.get("key") == TOKEN for r in api.requests)
+    out, err = capfd.readouterr()
+    assert TOKEN not in out and TOKEN not in err
+    with create_session() as session:
+        xcoms = session.scalars(XComModel.get_many(run_id=dag_run.run_id, dag_ids=dag_run.dag_id)).all()
+        rendered = session.scalars(
+            RenderedTaskInstanceFields.__table__.select().where(
+                RenderedTaskInstanceFields.run_id == dag_run.run_id
+            )
+        ).all()
+    assert xcoms and all(TOKEN not in str(x.value) for x in xcoms)
+    assert TOKEN not in str(rendered)
