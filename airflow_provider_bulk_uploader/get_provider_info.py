@@ -49,7 +49,8 @@ def _conn_fields() -> dict[str, Any]:
         },
         "headers": {
             "label": "Extra headers (JSON)",
-            "description": 'JSON object of headers sent with every request, e.g. {"Accept": "application/json"}.',
+            "description": "JSON object of headers sent with every request, "
+            'e.g. {"Accept": "application/json"}.',
             "schema": {"type": ["string", "null"]},
         },
         "verify_ssl": {

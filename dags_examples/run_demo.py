@@ -1,8 +1,8 @@
 """``make demo``: run an example DAG end to end against the loopback demo API, with an embedded Airflow.
 
 Steps: set up ``.airflow/`` in the repo (SQLite metadata DB, git-ignored), ``airflow db migrate``, start the
-demo API on a free 127.0.0.1 port (its own rate limit, random 503s and 429s), define the ``bulk_fetch_default``
-connection through ``AIRFLOW_CONN_BULK_FETCH_DEFAULT`` (JSON, with a random token), run
+demo API on a free 127.0.0.1 port (its own rate limit, random 503s and 429s), define the
+``bulk_fetch_default`` connection through ``AIRFLOW_CONN_BULK_FETCH_DEFAULT`` (JSON, with a random token), run
 ``airflow dags test bulk_fetch_mapped_ids 2024-01-01``, print where the data landed and the summary, stop the
 API. Exits non-zero if any step fails. Rerunning overwrites the same files (same logical date -> same names).
 
@@ -97,7 +97,7 @@ def stop_api(proc: subprocess.Popen[str]) -> None:
 
 
 def api_stats(url: str) -> dict[str, Any]:
-    with urllib.request.urlopen(url + "/_stats", timeout=5) as response:  # noqa: S310 - loopback only
+    with urllib.request.urlopen(url + "/_stats", timeout=5) as response:
         return json.loads(response.read())
 
 
@@ -116,8 +116,10 @@ def summarize(expected_ids: int) -> int:
         for key in totals:
             totals[key] += report[key]
         parts = ", ".join(f"{p['path']} ({p['records']} records)" for p in manifest["parts"])
-        print(f"  map index {manifest['map_index']}: {report['succeeded']}/{report['requested']} ok, "
-              f"{report['attempts']} requests, {report['elapsed_seconds']} s -> {parts}")
+        print(
+            f"  map index {manifest['map_index']}: {report['succeeded']}/{report['requested']} ok, "
+            f"{report['attempts']} requests, {report['elapsed_seconds']} s -> {parts}"
+        )
     ids: set[int] = set()
     sample = None
     for part in sorted(directories[0].glob("part-*.jsonl*")):
@@ -127,8 +129,11 @@ def summarize(expected_ids: int) -> int:
         ids |= {r["id"] for r in records}
         sample = sample or (records[0] if records else None)
     say("Summary")
-    print(f"  requests: {totals['requested']} URLs, {totals['succeeded']} succeeded, {totals['failed']} failed, "
-          f"{totals['attempts']} HTTP requests sent (retries of the demo API's 429/503 included)")
+    print(
+        f"  requests: {totals['requested']} URLs, {totals['succeeded']} succeeded, "
+        f"{totals['failed']} failed, "
+        f"{totals['attempts']} HTTP requests sent (retries of the demo API's 429/503 included)"
+    )
     print(f"  records on disk: {len(ids)} distinct ids (expected {expected_ids})")
     print(f"  a record: {json.dumps(sample)}")
     return 0 if totals["failed"] == 0 and len(ids) == expected_ids else 1
@@ -141,8 +146,13 @@ def main() -> int:
     HOME.mkdir(exist_ok=True)
     say(f"Airflow home {HOME} (SQLite); migrating the metadata database")
     started = time.monotonic()
-    subprocess.run([str(BIN / "airflow"), "db", "migrate"], env=airflow_env(None, token), cwd=REPO,
-                   check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(
+        [str(BIN / "airflow"), "db", "migrate"],
+        env=airflow_env(None, token),
+        cwd=REPO,
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
     print(f"  done in {time.monotonic() - started:.0f} s")
     say("Starting the demo API on 127.0.0.1 (rate limit, injected 503s and 429s)")
     proc, url = start_api(token)
@@ -153,15 +163,19 @@ def main() -> int:
         say(f"airflow dags test {DAG_ID} {LOGICAL_DATE} -c '{json.dumps(conf)}'")
         result = subprocess.run(
             [str(BIN / "airflow"), "dags", "test", DAG_ID, LOGICAL_DATE, "-c", json.dumps(conf)],
-            env=airflow_env(url, token), cwd=REPO, check=False,
+            env=airflow_env(url, token),
+            cwd=REPO,
+            check=False,
         )
         stats = api_stats(url)
         if result.returncode != 0:
             print(f"\nDEMO FAILED: airflow dags test exited with {result.returncode}", file=sys.stderr)
             return result.returncode
         status = summarize(expected_ids=last_id)
-        print(f"  demo API saw {stats['total']} requests: {stats['by_status']} "
-              f"({stats['rate_limited']} rate-limited by the server, {stats['faults']} injected faults)")
+        print(
+            f"  demo API saw {stats['total']} requests: {stats['by_status']} "
+            f"({stats['rate_limited']} rate-limited by the server, {stats['faults']} injected faults)"
+        )
         if status:
             print("\nDEMO FAILED: the data on disk does not match the run", file=sys.stderr)
         else:

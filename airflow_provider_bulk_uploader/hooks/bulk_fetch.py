@@ -78,7 +78,9 @@ class BulkFetchSettings:
         clean = {k: v for k, v in overrides.items() if v is not None}
         where = "operator argument"
         if "rate_limit_requests" in clean:
-            clean["rate_limit_requests"] = _positive(where, "rate_limit_requests", clean["rate_limit_requests"], int)
+            clean["rate_limit_requests"] = _positive(
+                where, "rate_limit_requests", clean["rate_limit_requests"], int
+            )
         for name in ("rate_limit_period_seconds", "timeout_seconds"):
             if name in clean:
                 clean[name] = _positive(where, name, clean[name], float)
@@ -128,7 +130,8 @@ def _as_headers(where: str, value: Any) -> dict[str, str]:
             value = json.loads(value)
         except json.JSONDecodeError as exc:
             raise BulkFetchConfigError(
-                f"{where} 'headers' must be a JSON object of header names to values; not valid JSON ({exc.msg})"
+                f"{where} 'headers' must be a JSON object of header names to values; "
+                f"not valid JSON ({exc.msg})"
             ) from None
     if not isinstance(value, Mapping):
         raise BulkFetchConfigError(
@@ -249,7 +252,9 @@ class BulkFetchHook(BaseHook):
                 else _positive(where, "max_concurrency", concurrency, int)
             ),
             timeout_seconds=(
-                DEFAULT_TIMEOUT_SECONDS if timeout is None else _positive(where, "timeout_seconds", timeout, float)
+                DEFAULT_TIMEOUT_SECONDS
+                if timeout is None
+                else _positive(where, "timeout_seconds", timeout, float)
             ),
             headers=_as_headers(where, extra("headers")),
             verify_ssl=True if verify is None else _as_bool(where, "verify_ssl", verify),
@@ -287,7 +292,8 @@ class BulkFetchHook(BaseHook):
     ) -> UploadedData:
         """An engine ``UploadedData`` for ``urls`` into ``store`` with the connection's limits.
 
-        :param settings: settings to use instead of the connection's (see :meth:`BulkFetchSettings.with_overrides`).
+        :param settings: settings to use instead of the connection's
+            (see :meth:`BulkFetchSettings.with_overrides`).
         :param retry_max_attempts: attempts per URL including the first (engine default 5).
         :param batch_size: records handed to the store per call (default 100).
         :param http_backend: ``"aiohttp"`` (fast, default) or ``"httpx"`` (respx-mockable).

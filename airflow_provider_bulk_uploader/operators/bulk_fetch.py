@@ -11,11 +11,20 @@ from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowException
 
 from airflow_provider_bulk_uploader import FetchReport
-from airflow_provider_bulk_uploader.hooks.bulk_fetch import DEFAULT_CONN_ID, BulkFetchConfigError, BulkFetchHook
+from airflow_provider_bulk_uploader.hooks.bulk_fetch import (
+    DEFAULT_CONN_ID,
+    BulkFetchConfigError,
+    BulkFetchHook,
+)
 from airflow_provider_bulk_uploader.storage import XCOM_RECORDS_KEY, RunMeta, XComStore, make_store
 from airflow_provider_bulk_uploader.storage.base import check_record_path, failure_dicts
 from airflow_provider_bulk_uploader.storage.xcom import DEFAULT_XCOM_MAX_BYTES
-from airflow_provider_bulk_uploader.utils.intervals import Interval, coerce_datetime, resolve_interval, split_interval
+from airflow_provider_bulk_uploader.utils.intervals import (
+    Interval,
+    coerce_datetime,
+    resolve_interval,
+    split_interval,
+)
 from airflow_provider_bulk_uploader.utils.urls import UrlPlan, coerce_ids, placeholders_in
 
 __all__ = ["BulkFetchFailuresError", "BulkFetchOperator"]
@@ -35,7 +44,8 @@ class BulkFetchOperator(BaseOperator):
         ``{end}`` (chunk bounds, ISO 8601; ``{start:%Y-%m-%d}`` works) and ``{id}`` (templated).
     :param bulk_fetch_conn_id: the ``bulk_fetch`` connection (default ``bulk_fetch_default``; templated).
     :param query_params: query parameters; string values may hold the same placeholders (templated).
-    :param ids: ids for ``{id}``: a list, or ``{"start": a, "end": b[, "step": s]}`` (end exclusive; templated).
+    :param ids: ids for ``{id}``: a list, or ``{"start": a, "end": b[, "step": s]}`` (end exclusive;
+        templated).
         Without ``{id}`` in the endpoint, ``/{id}`` is appended to its path.
     :param delta_days: chunk length in days when the endpoint uses ``{start}``/``{end}`` (default 1).
     :param start: explicit interval start, overriding the run's ``data_interval_start`` (templated).
@@ -135,7 +145,9 @@ class BulkFetchOperator(BaseOperator):
         used = placeholders_in(self.endpoint, self.query_params)
         ids = coerce_ids(self.ids)
         if "id" in used and ids is None:
-            raise BulkFetchConfigError(f"endpoint/query_params use {{id}} but ids is not set: {self.endpoint!r}")
+            raise BulkFetchConfigError(
+                f"endpoint/query_params use {{id}} but ids is not set: {self.endpoint!r}"
+            )
         interval: Interval | None
         if used & {"start", "end"}:
             interval = resolve_interval(context, self.start, self.end)
@@ -150,7 +162,9 @@ class BulkFetchOperator(BaseOperator):
         lo = coerce_datetime("start", self.start) or coerce_datetime(
             "data_interval_start", context.get("data_interval_start")
         )
-        hi = coerce_datetime("end", self.end) or coerce_datetime("data_interval_end", context.get("data_interval_end"))
+        hi = coerce_datetime("end", self.end) or coerce_datetime(
+            "data_interval_end", context.get("data_interval_end")
+        )
         return Interval(lo, hi) if lo is not None and hi is not None and lo <= hi else None
 
     @staticmethod

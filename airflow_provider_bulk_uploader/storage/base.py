@@ -95,4 +95,6 @@ def check_record_path(record_path: Any) -> str | None:
     """Validate the operator's ``record_path`` argument."""
     if record_path is None or isinstance(record_path, str):
         return record_path
-    raise BulkFetchConfigError(f"record_path must be None, '.' or a dotted key path string, got {record_path!r}")
+    raise BulkFetchConfigError(
+        f"record_path must be None, '.' or a dotted key path string, got {record_path!r}"
+    )

@@ -1,6 +1,7 @@
 """Object-storage store: JSON Lines parts + failure report + manifest under an ``ObjectStoragePath``.
 
-Layout for a base ``<base>`` (any ``ObjectStoragePath`` URL: ``file://``, ``s3://conn_id@bucket/prefix``, ...)::
+Layout for a base ``<base>`` (any ``ObjectStoragePath`` URL: ``file://``, ``s3://conn_id@bucket/prefix``,
+...)::
 
     <base>/<partition>/part-00000.jsonl.gz       records, one JSON document per line (gzip by default)
     <base>/<partition>/part-00001.jsonl.gz
@@ -8,7 +9,8 @@ Layout for a base ``<base>`` (any ``ObjectStoragePath`` URL: ``file://``, ``s3:/
     <base>/<partition>/manifest.json             written last: parts, record counts, interval, report
 
 ``<partition>`` is the fetched interval (``20240101T000000Z_20240102T000000Z``) or ``run_id=<run id>`` when
-no interval applies. A mapped task instance adds ``-m<map index>`` to each name (``part-m00003-00000.jsonl.gz``,
+no interval applies. A mapped task instance adds ``-m<map index>`` to each name
+(``part-m00003-00000.jsonl.gz``,
 ``manifest-m00003.json``). Names depend only on the interval, the map index and the part's sequence number,
 so rerunning or backfilling an interval overwrites its files; parts left over from an earlier, larger run of
 the same interval are deleted before the new manifest is written. Each part is written atomically (temp file +
@@ -40,7 +42,7 @@ _LOCAL_PROTOCOLS = {"", "file", "local"}
 
 
 def as_object_storage_path(value: Any) -> ObjectStoragePath:
-    """``value`` (an ``ObjectStoragePath``, a URL string or an absolute local path) as an ``ObjectStoragePath``."""
+    """``value`` (an ``ObjectStoragePath``, a URL string or an absolute local path) as a path object."""
     if isinstance(value, ObjectStoragePath):
         return value
     if isinstance(value, os.PathLike):
@@ -81,7 +83,11 @@ class ObjectStorageStore:
     ) -> None:
         if compression not in COMPRESSIONS:
             raise BulkFetchConfigError(f"compression must be one of {COMPRESSIONS}, got {compression!r}")
-        if isinstance(records_per_part, bool) or not isinstance(records_per_part, int) or records_per_part < 1:
+        if (
+            isinstance(records_per_part, bool)
+            or not isinstance(records_per_part, int)
+            or records_per_part < 1
+        ):
             raise BulkFetchConfigError(f"records_per_part must be an int >= 1, got {records_per_part!r}")
         self.meta = meta
         self.directory = as_object_storage_path(base) / meta.partition

@@ -50,7 +50,8 @@ class XComStore:
         if self._size > self.max_bytes:
             raise XComTooLargeError(
                 f"the fetched records exceed xcom_max_bytes={self.max_bytes} bytes (already "
-                f"{len(self._records) + len(records)} records, ~{self._size} bytes). XCom keeps values in the "
+                f"{len(self._records) + len(records)} records, ~{self._size} bytes). "
+                "XCom keeps values in the "
                 "metadata database: write them to object storage instead, e.g. "
                 "store='file:///data/bulk' or store='s3://aws_default@bucket/prefix', or raise "
                 "xcom_max_bytes if a custom XCom backend (common-io's XComObjectStorageBackend) offloads "

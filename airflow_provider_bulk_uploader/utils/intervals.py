@@ -125,15 +125,17 @@ def resolve_interval(context: Mapping[str, Any] | None, start: Any = None, end: 
     if lo is None or hi is None:
         missing = " and ".join(n for n, v in (("start", lo), ("end", hi)) if v is None)
         raise BulkFetchConfigError(
-            f"No data interval to fetch: {missing} not given and the run's data_interval_{'start' if lo is None else 'end'} "
-            f"is None (a manual run without a logical date has no data interval in Airflow 3). {_FIX}"
+            f"No data interval to fetch: {missing} not given and the run's "
+            f"data_interval_{'start' if lo is None else 'end'} is None "
+            f"(a manual run without a logical date has no data interval in Airflow 3). {_FIX}"
         )
     if hi < lo:
         raise BulkFetchConfigError(f"end ({hi.isoformat()}) is before start ({lo.isoformat()})")
     if hi == lo:
         source = "start/end" if explicit_start and explicit_end else "the run's data interval"
         raise BulkFetchConfigError(
-            f"The interval to fetch is empty: {source} is [{lo.isoformat()}, {hi.isoformat()}) (zero length). "
+            f"The interval to fetch is empty: {source} is [{lo.isoformat()}, {hi.isoformat()}) "
+            "(zero length). "
             "Under Airflow 3 a cron schedule such as '@daily' uses CronTriggerTimetable, whose runs have "
             f"data_interval_start == data_interval_end. {_FIX}"
         )

@@ -63,7 +63,9 @@ def interval_kwargs(
     days = (interval.end - interval.start).total_seconds() / 86400
     limit_value = max_map_length() if limit is None else limit
     # checked before materialising: a century with delta_days=1 must not build a huge list first
-    _check_length(math.ceil(days / delta_days), limit_value, f"use delta_days={math.ceil(days / limit_value)} or more")
+    _check_length(
+        math.ceil(days / delta_days), limit_value, f"use delta_days={math.ceil(days / limit_value)} or more"
+    )
     chunks = split_interval(interval, delta_days)
     return [{"start": c.start.isoformat(), "end": c.end.isoformat(), **extra} for c in chunks]
 

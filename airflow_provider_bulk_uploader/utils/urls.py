@@ -84,7 +84,8 @@ def coerce_ids(ids: Any) -> Sequence[Any] | None:
         unknown = set(ids) - {"start", "end", "step"}
         if unknown or "start" not in ids or "end" not in ids:
             raise BulkFetchConfigError(
-                f"ids as a range must be {{'start': int, 'end': int[, 'step': int]}} (end exclusive), got {dict(ids)!r}"
+                "ids as a range must be {'start': int, 'end': int[, 'step': int]} (end exclusive), "
+                f"got {dict(ids)!r}"
             )
         try:
             return id_iterator(ids["start"], ids["end"], ids.get("step", 1))
@@ -149,6 +150,12 @@ class UrlPlan:
             for v in value if isinstance(value, (list, tuple)) else [value]:
                 if v is None:
                     continue
-                text = v.format(**values) if isinstance(v, str) else json.dumps(v) if isinstance(v, bool) else str(v)
+                text = (
+                    v.format(**values)
+                    if isinstance(v, str)
+                    else json.dumps(v)
+                    if isinstance(v, bool)
+                    else str(v)
+                )
                 pairs.append((str(key), text))
         return f"{url}{'&' if '?' in url else '?'}{urlencode(pairs)}" if pairs else url

@@ -27,7 +27,11 @@ def xcom(dag_run, task_id: str, key: str = "return_value", map_index: int = -1):
     with create_session() as session:
         row = session.scalar(
             XComModel.get_many(
-                run_id=dag_run.run_id, key=key, dag_ids=dag_run.dag_id, task_ids=task_id, map_indexes=map_index
+                run_id=dag_run.run_id,
+                key=key,
+                dag_ids=dag_run.dag_id,
+                task_ids=task_id,
+                map_indexes=map_index,
             ).with_only_columns(XComModel.value)
         )
     return XComModel.deserialize_value(type("R", (), {"value": row})()) if row is not None else None
@@ -76,17 +80,24 @@ def test_interval_mapping(dags, api, tmp_path):
     assert mapped == [0, 1, 2, 3]  # 7 days in 2-day chunks
     chunks = sorted(p.name for p in tmp_path.iterdir())
     assert chunks == [
-        "20240101T000000Z_20240103T000000Z", "20240103T000000Z_20240105T000000Z",
-        "20240105T000000Z_20240107T000000Z", "20240107T000000Z_20240108T000000Z",
+        "20240101T000000Z_20240103T000000Z",
+        "20240103T000000Z_20240105T000000Z",
+        "20240105T000000Z_20240107T000000Z",
+        "20240107T000000Z_20240108T000000Z",
     ]
-    total = sum(json.loads(next((tmp_path / c).glob("manifest-*.json")).read_text())["records"] for c in chunks)
+    total = sum(
+        json.loads(next((tmp_path / c).glob("manifest-*.json")).read_text())["records"] for c in chunks
+    )
     assert total == 7 * 24
 
 
 def test_id_mapping_example(dags, api, tmp_path, monkeypatch):
     monkeypatch.setenv("AIRFLOW_VAR_BULK_FETCH_DATA_URL", f"file://{tmp_path}")
-    dag_run, tis = run(dags["bulk_fetch_mapped_ids"], logical_date=None,
-                       run_conf={"first_id": 1, "last_id": 100, "chunk_size": 30})
+    dag_run, tis = run(
+        dags["bulk_fetch_mapped_ids"],
+        logical_date=None,
+        run_conf={"first_id": 1, "last_id": 100, "chunk_size": 30},
+    )
     assert dag_run.state == "success", tis
     assert sorted(i for (task, i) in tis if task == "fetch_items") == [0, 1, 2, 3]
     (directory,) = (tmp_path / "items").iterdir()
@@ -131,7 +142,9 @@ def test_token_never_reaches_logs_xcom_or_rendered_fields(dags, api, monkeypatch
 
     from .conftest import TOKEN, conn_json
 
-    monkeypatch.setenv("AIRFLOW_CONN_BULK_FETCH_DEFAULT", conn_json(api.url, auth_type="query", auth_name="key"))
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_BULK_FETCH_DEFAULT", conn_json(api.url, auth_type="query", auth_name="key")
+    )
     api.auth, api.auth_name = "query", "key"
     try:
         dag_run, tis = run(dags["bulk_fetch_xcom_to_task"], logical_date=None)

@@ -20,7 +20,9 @@ BASE = "http://api.test/v1"
 @pytest.fixture
 def set_conn(monkeypatch: pytest.MonkeyPatch):
     def _set(conn_id: str = "bulk_fetch_default", **fields):
-        monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps({"conn_type": "bulk_fetch", **fields}))
+        monkeypatch.setenv(
+            f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps({"conn_type": "bulk_fetch", **fields})
+        )
 
     return _set
 
@@ -32,8 +34,16 @@ def test_provider_info_declares_connection_form():
     assert conn["connection-type"] == "bulk_fetch"
     assert conn["hook-class-name"].endswith("hooks.bulk_fetch.BulkFetchHook")
     fields = conn["conn-fields"]
-    for name in ("auth_type", "auth_name", "rate_limit_requests", "rate_limit_period_seconds",
-                 "max_concurrency", "timeout_seconds", "headers", "verify_ssl"):
+    for name in (
+        "auth_type",
+        "auth_name",
+        "rate_limit_requests",
+        "rate_limit_period_seconds",
+        "max_concurrency",
+        "timeout_seconds",
+        "headers",
+        "verify_ssl",
+    ):
         assert "type" in fields[name]["schema"], name
     assert fields["auth_type"]["schema"]["enum"] == ["header", "query", "bearer", "basic", "none"]
     behaviour = conn["ui-field-behaviour"]
@@ -102,12 +112,21 @@ def test_host_without_scheme_uses_schema_and_port(set_conn):
     [
         ({"extra": {"auth_type": "oauth"}}, "'auth_type' must be one of header, query, bearer, basic, none"),
         ({"extra": {"auth_type": "query"}}, "'auth_name' is required with auth_type 'query'"),
-        ({"password": None, "extra": {"auth_type": "bearer"}}, "needs the API token in the connection's Password"),
+        (
+            {"password": None, "extra": {"auth_type": "bearer"}},
+            "needs the API token in the connection's Password",
+        ),
         ({"extra": {"auth_type": "basic"}}, "'basic' needs a Login"),
-        ({"extra": {"rate_limit_requests": "ten"}}, "'rate_limit_requests' must be a whole number, got 'ten'"),
+        (
+            {"extra": {"rate_limit_requests": "ten"}},
+            "'rate_limit_requests' must be a whole number, got 'ten'",
+        ),
         ({"extra": {"rate_limit_period_seconds": 0}}, "'rate_limit_period_seconds' must be > 0, got 0"),
         ({"extra": {"headers": "{not json"}}, "'headers' must be a JSON object"),
-        ({"extra": {"headers": "[1]"}}, "'headers' must be a JSON object of header names to values, got list"),
+        (
+            {"extra": {"headers": "[1]"}},
+            "'headers' must be a JSON object of header names to values, got list",
+        ),
         ({"extra": {"verify_ssl": "maybe"}}, "'verify_ssl' must be true or false, got 'maybe'"),
         ({"host": ""}, "the Base URL (host) is empty"),
     ],
@@ -126,7 +145,10 @@ def test_uri_round_trip_used_by_the_test_button(monkeypatch):
     from airflow.models.connection import Connection
 
     conn = Connection(
-        conn_id="tmp", conn_type="bulk_fetch", host=BASE, password="p@ss/w:rd",
+        conn_id="tmp",
+        conn_type="bulk_fetch",
+        host=BASE,
+        password="p@ss/w:rd",
         extra=json.dumps({"auth_type": "bearer", "rate_limit_requests": 3}),
     )
     monkeypatch.setenv("AIRFLOW_CONN_TMP", conn.get_uri())
@@ -162,7 +184,9 @@ def test_test_connection_never_shows_a_query_token(set_conn):
 
 @respx.mock
 def test_fetch_with_httpx_backend(set_conn):
-    set_conn(host=BASE, password=TOKEN, extra={"auth_type": "bearer", "headers": {"Accept": "application/json"}})
+    set_conn(
+        host=BASE, password=TOKEN, extra={"auth_type": "bearer", "headers": {"Accept": "application/json"}}
+    )
     route = respx.get(url__startswith=BASE + "/items/").mock(
         side_effect=lambda request: httpx.Response(200, json={"path": request.url.path})
     )

@@ -8,7 +8,12 @@ from pathlib import Path
 import pytest
 
 from airflow_provider_bulk_uploader.hooks.bulk_fetch import BulkFetchConfigError
-from airflow_provider_bulk_uploader.utils.intervals import Interval, coerce_datetime, resolve_interval, split_interval
+from airflow_provider_bulk_uploader.utils.intervals import (
+    Interval,
+    coerce_datetime,
+    resolve_interval,
+    split_interval,
+)
 from airflow_provider_bulk_uploader.utils.mapping import id_range_kwargs, interval_kwargs, max_map_length
 from airflow_provider_bulk_uploader.utils.urls import UrlPlan, coerce_ids
 
@@ -85,7 +90,9 @@ def test_split_interval_clips_the_last_chunk_and_keeps_short_intervals_whole():
 def test_coerce_and_resolve():
     assert coerce_datetime("start", "2024-01-01T00:00:00Z") == datetime(2024, 1, 1, tzinfo=UTC)
     assert coerce_datetime("start", date(2024, 1, 1)) == datetime(2024, 1, 1, tzinfo=UTC)
-    with pytest.raises(BulkFetchConfigError, match="start must be an ISO 8601 date or datetime.*'yesterday'"):
+    with pytest.raises(
+        BulkFetchConfigError, match=r"start must be an ISO 8601 date or datetime.*'yesterday'"
+    ):
         coerce_datetime("start", "yesterday")
     with pytest.raises(BulkFetchConfigError, match=r"end \(2024-01-01T00:00:00\+00:00\) is before start"):
         resolve_interval({}, "2024-01-02", "2024-01-01")
@@ -95,10 +102,10 @@ def test_coerce_and_resolve():
 
 def test_url_plan_quotes_placeholders_and_is_lazy():
     chunk = Interval(datetime(2024, 1, 1, tzinfo=UTC), datetime(2024, 1, 2, tzinfo=UTC))
-    plan = UrlPlan("http://h/api", "/r/{start:%Y%m%d}?until={end}", {"tag": ["a", "b"], "flag": True},
-                   [chunk], None)
-    assert list(plan) == [
-        "http://h/api/r/20240101?until=2024-01-02T00:00:00%2B00:00&tag=a&tag=b&flag=true"]
+    plan = UrlPlan(
+        "http://h/api", "/r/{start:%Y%m%d}?until={end}", {"tag": ["a", "b"], "flag": True}, [chunk], None
+    )
+    assert list(plan) == ["http://h/api/r/20240101?until=2024-01-02T00:00:00%2B00:00&tag=a&tag=b&flag=true"]
     big = UrlPlan("http://h", "items", None, [None], coerce_ids({"start": 0, "end": 10**9}))
     assert len(big) == 10**9 and next(iter(big)) == "http://h/items/0"
     assert list(UrlPlan("http://h", "https://other/x/{id}", None, [None], [1])) == ["https://other/x/1"]

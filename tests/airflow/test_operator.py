@@ -39,8 +39,12 @@ def record_queries(api) -> list[dict[str, str]]:
 
 
 def test_daily_interval_is_one_request_with_iso_bounds(api):
-    op = BulkFetchOperator(task_id="fetch", endpoint="/records", record_path=".",
-                           query_params={"start": "{start}", "end": "{end}"})
+    op = BulkFetchOperator(
+        task_id="fetch",
+        endpoint="/records",
+        record_path=".",
+        query_params={"start": "{start}", "end": "{end}"},
+    )
     ctx = make_context(utc(2024, 1, 1), utc(2024, 1, 2))
     summary = op.execute(ctx)
     assert summary["requested"] == 1 and summary["succeeded"] == 1 and summary["chunks"] == 1
@@ -62,17 +66,30 @@ def test_weekly_interval_split_into_daily_chunks(api):
 
 
 def test_delta_days_and_format_spec(api):
-    op = BulkFetchOperator(task_id="fetch", endpoint="/records", delta_days=3, record_path=".",
-                           query_params={"start": "{start:%Y-%m-%d}", "end": "{end:%Y-%m-%d}"})
+    op = BulkFetchOperator(
+        task_id="fetch",
+        endpoint="/records",
+        delta_days=3,
+        record_path=".",
+        query_params={"start": "{start:%Y-%m-%d}", "end": "{end:%Y-%m-%d}"},
+    )
     summary = op.execute(make_context(utc(2024, 1, 1), utc(2024, 1, 8)))
     assert summary["chunks"] == 3
     assert sorted((q["start"], q["end"]) for q in record_queries(api)) == [
-        ("2024-01-01", "2024-01-04"), ("2024-01-04", "2024-01-07"), ("2024-01-07", "2024-01-08")]
+        ("2024-01-01", "2024-01-04"),
+        ("2024-01-04", "2024-01-07"),
+        ("2024-01-07", "2024-01-08"),
+    ]
 
 
 def test_explicit_start_end_override_the_run_interval(api):
-    op = BulkFetchOperator(task_id="fetch", endpoint="/records?start={start}&end={end}", record_path=".",
-                           start="2023-05-01", end="2023-05-03T00:00:00Z")
+    op = BulkFetchOperator(
+        task_id="fetch",
+        endpoint="/records?start={start}&end={end}",
+        record_path=".",
+        start="2023-05-01",
+        end="2023-05-03T00:00:00Z",
+    )
     summary = op.execute(make_context(utc(2024, 1, 1), utc(2024, 1, 2)))
     assert summary["interval"]["start"] == "2023-05-01T00:00:00+00:00" and summary["chunks"] == 2
 
@@ -125,8 +142,13 @@ def test_unknown_placeholder_is_an_error(api):
 
 def test_object_storage_layout_manifest_and_idempotent_rerun(api, tmp_path):
     def run(records_per_part: int) -> dict:
-        op = BulkFetchOperator(task_id="fetch", endpoint="/records?start={start}&end={end}", record_path=".",
-                               store=f"file://{tmp_path}/out", records_per_part=records_per_part)
+        op = BulkFetchOperator(
+            task_id="fetch",
+            endpoint="/records?start={start}&end={end}",
+            record_path=".",
+            store=f"file://{tmp_path}/out",
+            records_per_part=records_per_part,
+        )
         return op.execute(make_context(utc(2024, 1, 1), utc(2024, 1, 4)))
 
     first = run(records_per_part=10)
@@ -151,12 +173,17 @@ def test_object_storage_layout_manifest_and_idempotent_rerun(api, tmp_path):
 
 def test_mapped_instances_get_their_own_names(api, tmp_path):
     for index, ids in enumerate(([1, 2], [3, 4])):
-        op = BulkFetchOperator(task_id="fetch", endpoint="/items/{id}", ids=ids, store=str(tmp_path),
-                               compression="none")
+        op = BulkFetchOperator(
+            task_id="fetch", endpoint="/items/{id}", ids=ids, store=str(tmp_path), compression="none"
+        )
         op.execute(make_context(utc(2024, 1, 1), utc(2024, 1, 2), map_index=index))
     directory = tmp_path / "20240101T000000Z_20240102T000000Z"
     assert sorted(p.name for p in directory.iterdir()) == [
-        "manifest-m00000.json", "manifest-m00001.json", "part-m00000-00000.jsonl", "part-m00001-00000.jsonl"]
+        "manifest-m00000.json",
+        "manifest-m00001.json",
+        "part-m00000-00000.jsonl",
+        "part-m00001-00000.jsonl",
+    ]
     assert sorted(r["id"] for r in read_parts(directory, "part-*.jsonl")) == [1, 2, 3, 4]
 
 
@@ -173,8 +200,14 @@ def test_max_failures_fails_after_writing_what_succeeded(api, tmp_path, monkeypa
     monkeypatch.setenv("AIRFLOW_CONN_Q", conn_json(api.url, auth_type="query", auth_name="api_key"))
     api.auth, api.auth_name = "query", "api_key"
     try:
-        op = BulkFetchOperator(task_id="fetch", bulk_fetch_conn_id="q", endpoint="/items/{id}",
-                               ids=[1, 2, "x", "y"], store=f"file://{tmp_path}", retry_max_attempts=1)
+        op = BulkFetchOperator(
+            task_id="fetch",
+            bulk_fetch_conn_id="q",
+            endpoint="/items/{id}",
+            ids=[1, 2, "x", "y"],
+            store=f"file://{tmp_path}",
+            retry_max_attempts=1,
+        )
         with pytest.raises(BulkFetchFailuresError) as info:
             op.execute(make_context(utc(2024, 1, 1), utc(2024, 1, 2)))
         assert "2 of 4 requests failed, more than max_failures=0" in str(info.value)
@@ -197,16 +230,18 @@ def test_max_failures_fails_after_writing_what_succeeded(api, tmp_path, monkeypa
 
 
 def test_failures_go_into_the_summary_for_xcom(api):
-    op = BulkFetchOperator(task_id="fetch", endpoint="/items/{id}", ids=[1, "nope"], max_failures=1,
-                           retry_max_attempts=1)
+    op = BulkFetchOperator(
+        task_id="fetch", endpoint="/items/{id}", ids=[1, "nope"], max_failures=1, retry_max_attempts=1
+    )
     summary = op.execute(make_context())
     assert summary["failed"] == 1 and summary["failures"][0]["status"] == 404
 
 
 def test_xcom_store_refuses_large_results(api):
-    op = BulkFetchOperator(task_id="fetch", endpoint="/items/{id}", ids={"start": 0, "end": 50},
-                           xcom_max_bytes=500)
-    with pytest.raises(XComTooLargeError, match="exceed xcom_max_bytes=500 bytes.*object storage"):
+    op = BulkFetchOperator(
+        task_id="fetch", endpoint="/items/{id}", ids={"start": 0, "end": 50}, xcom_max_bytes=500
+    )
+    with pytest.raises(XComTooLargeError, match=r"exceed xcom_max_bytes=500 bytes.*object storage"):
         op.execute(make_context())
 
 
@@ -216,9 +251,17 @@ def test_xcom_store_refuses_large_results(api):
 @respx.mock
 def test_httpx_backend_and_per_task_overrides(monkeypatch):
     monkeypatch.setenv("AIRFLOW_CONN_BULK_FETCH_DEFAULT", conn_json("http://api.test"))
-    route = respx.get(url__startswith="http://api.test/records").mock(return_value=httpx.Response(200, json=[]))
-    op = BulkFetchOperator(task_id="fetch", endpoint="records", query_params={"from": "{start}", "n": 5},
-                           http_backend="httpx", rate_limit_requests=1000, max_concurrency=2)
+    route = respx.get(url__startswith="http://api.test/records").mock(
+        return_value=httpx.Response(200, json=[])
+    )
+    op = BulkFetchOperator(
+        task_id="fetch",
+        endpoint="records",
+        query_params={"from": "{start}", "n": 5},
+        http_backend="httpx",
+        rate_limit_requests=1000,
+        max_concurrency=2,
+    )
     summary = op.execute(make_context(utc(2024, 1, 1), utc(2024, 1, 3)))
     assert summary["requested"] == 2
     query = parse_qs(urlsplit(str(route.calls.last.request.url)).query)
@@ -265,5 +308,6 @@ def test_on_kill_cancels_the_fetch(api):
 
 def test_template_fields():
     assert {"endpoint", "query_params", "ids", "store", "start", "end", "bulk_fetch_conn_id"} <= set(
-        BulkFetchOperator.template_fields)
+        BulkFetchOperator.template_fields
+    )
     assert "params" not in BulkFetchOperator.template_fields
