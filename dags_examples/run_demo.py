@@ -176,6 +176,12 @@ def main() -> int:
             f"  demo API saw {stats['total']} requests: {stats['by_status']} "
             f"({stats['rate_limited']} rate-limited by the server, {stats['faults']} injected faults)"
         )
+        if stats["rate_limited"]:
+            print(
+                "  (server-side 429s: each mapped task instance has its own client-side limiter, so\n"
+                "   back-to-back instances can overlap in the server's 1 s window; the engine waited\n"
+                "   Retry-After and retried)"
+            )
         if status:
             print("\nDEMO FAILED: the data on disk does not match the run", file=sys.stderr)
         else:

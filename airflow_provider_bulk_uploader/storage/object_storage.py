@@ -142,7 +142,7 @@ class ObjectStorageStore:
         keep = {p["path"] for p in parts} | {self.manifest_name}
         if failures_path:
             keep.add(failures_path)
-        for child in self.directory.iterdir():
+        for child in self._children():
             name = child.name
             if name in keep:
                 continue
@@ -190,8 +190,15 @@ class ObjectStorageStore:
 
     def _ensure_dir(self) -> None:
         if not self._dir_ready:
-            self.directory.mkdir(parents=True, exist_ok=True)
+            if self._local:  # object stores have no directories: a key prefix exists once a key does
+                self.directory.mkdir(parents=True, exist_ok=True)
             self._dir_ready = True
+
+    def _children(self) -> list[ObjectStoragePath]:
+        try:
+            return list(self.directory.iterdir())
+        except FileNotFoundError:  # an object-store prefix with no keys yet
+            return []
 
     def _write_bytes(self, name: str, data: bytes) -> None:
         self._ensure_dir()

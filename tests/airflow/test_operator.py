@@ -171,6 +171,19 @@ def test_object_storage_layout_manifest_and_idempotent_rerun(api, tmp_path):
     assert not list(directory.glob(".*tmp*"))
 
 
+def test_rerun_with_no_records_clears_old_parts(api, tmp_path):
+    def run(ids: list[int]) -> dict:
+        op = BulkFetchOperator(task_id="fetch", endpoint="/items", ids=ids, store=f"file://{tmp_path}")
+        return op.execute(make_context(utc(2024, 1, 1), utc(2024, 1, 2)))
+
+    run([1, 2, 3])
+    summary = run([])
+    directory = tmp_path / "20240101T000000Z_20240102T000000Z"
+    assert summary["requested"] == 0 and summary["paths"] == []
+    assert [p.name for p in directory.iterdir()] == ["manifest.json"]
+    assert json.loads((directory / "manifest.json").read_text())["records"] == 0
+
+
 def test_mapped_instances_get_their_own_names(api, tmp_path):
     for index, ids in enumerate(([1, 2], [3, 4])):
         op = BulkFetchOperator(
