@@ -406,11 +406,13 @@ async def test_cancel_from_another_thread_flushes_successes_then_raises(demo, ba
     )
     task = asyncio.ensure_future(uploader.run())
 
-    # wait (bounded) until the fast ones are done and the slow ones are in flight
+    # wait (bounded) until all 4 workers sit on slow requests: a worker takes its next URL only after
+    # the previous record was handed to the pending batch, so all 10 fast records are then pending
     deadline = time.monotonic() + 5
-    while demo.stats.by_path["/items/{id}"] < 10 and time.monotonic() < deadline:
+    while not (demo.stats.by_path["/items/{id}"] == 10 and demo.stats.in_flight == 4):
+        assert time.monotonic() < deadline, demo.stats
         await asyncio.sleep(0.02)
-    assert demo.stats.by_path["/items/{id}"] == 10
+    assert store.batches == []  # nothing handed over yet (batch_size 100): the cancel must flush them
     started = time.monotonic()
     canceller = threading.Thread(target=uploader.cancel)
     canceller.start()
