@@ -66,3 +66,39 @@ def make_demo() -> Iterator[Callable[..., DemoAPI]]:
             return stack.enter_context(running_demo_api(**kwargs))
 
         yield make
+
+
+@pytest.fixture
+async def drip_server():
+    """A tiny aiohttp.web server on 127.0.0.1 (the demo API has no such endpoint): ``/drip?chunks=N&every=S``
+    answers 200 JSON but sends it one small chunk every ``S`` seconds. Yields the base URL."""
+    import asyncio
+
+    from aiohttp import web
+
+    async def drip(request: web.Request) -> web.StreamResponse:
+        chunks, every = int(request.query.get("chunks", "10")), float(request.query.get("every", "0.1"))
+        resp = web.StreamResponse(headers={"Content-Type": "application/json"})
+        await resp.prepare(request)
+        try:
+            await resp.write(b"[")
+            for _ in range(min(chunks, 100)):
+                await asyncio.sleep(every)
+                await resp.write(b"1,")
+            await resp.write(b"1]")
+            await resp.write_eof()
+        except (ConnectionError, RuntimeError):  # the client gave up: fine
+            pass
+        return resp
+
+    app = web.Application()
+    app.router.add_get("/drip", drip)
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        await runner.cleanup()
