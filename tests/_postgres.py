@@ -142,7 +142,10 @@ def throwaway_postgres(
     run_as = _run_as_kwargs()
     uid, gid = run_as.pop("_uid", None), run_as.pop("_gid", None)
 
-    workdir = Path(tempfile.mkdtemp(prefix="bulkfetch-pg-"))
+    # as root the server runs as another user, who must be able to reach the directory: /tmp always allows
+    # that, a private $TMPDIR (e.g. under /root) may not
+    parent = "/tmp" if uid is not None and os.path.isdir("/tmp") else None
+    workdir = Path(tempfile.mkdtemp(prefix="bulkfetch-pg-", dir=parent))
     datadir, sockdir, logfile = workdir / "data", workdir / "sock", workdir / "postgres.log"
     sockdir.mkdir()
     if uid is not None:
