@@ -11,6 +11,7 @@ DAGs run by ``dag.test()`` must live in a file under DAGS_FOLDER: that is ``test
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import sys
@@ -55,6 +56,19 @@ os.environ.update(
         ),
     }
 )
+
+
+# Importing Airflow configures logging process-wide (e.g. the ``httpx`` logger is set to WARNING). Put these
+# levels back after each test here so the rest of the suite sees the logging it would see without us.
+_LOGGERS = ("", "httpx", "httpcore", "aiohttp", "aiohttp.client", "asyncio", "airflow_provider_bulk_uploader")
+_LEVELS = {name: logging.getLogger(name).level for name in _LOGGERS}
+
+
+@pytest.fixture(autouse=True)
+def _restore_logging_levels() -> Iterator[None]:
+    yield
+    for name, level in _LEVELS.items():
+        logging.getLogger(name).setLevel(level)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
