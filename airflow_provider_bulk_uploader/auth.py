@@ -12,16 +12,33 @@ on a redirect to another origin they are stripped (see :class:`CrossOriginGuard`
 from __future__ import annotations
 
 import base64
+import re
 from collections.abc import Generator, Mapping
 
 import httpx
 
 from .redaction import REDACTED, register_secret, register_sensitive_param
 
-__all__ = ["BasicAuth", "BearerAuth", "CredentialAuth", "HeaderAuth", "QueryParamsAuth"]
+__all__ = [
+    "BasicAuth",
+    "BearerAuth",
+    "CredentialAuth",
+    "HeaderAuth",
+    "QueryParamsAuth",
+    "is_sensitive_header",
+]
 
-#: ``httpx.Request.extensions`` key holding the origin the credentials were issued for.
-ORIGIN_EXTENSION = "bulk_uploader_credential_origin"
+#: ``httpx.Request.extensions`` key holding the origin of the URL a request chain was made for.
+ORIGIN_EXTENSION = "bulk_uploader_origin"
+#: Header names never sent to another origin on a redirect, even when passed as plain extra headers.
+_SENSITIVE_HEADER = re.compile(
+    r"authorization|cookie|token|secret|api[-_]?key|password|signature|session", re.I
+)
+
+
+def is_sensitive_header(name: str) -> bool:
+    """Whether header ``name`` looks like a credential (``Authorization``, ``Cookie``, ``X-API-Key`` …)."""
+    return bool(_SENSITIVE_HEADER.search(name))
 
 
 def _require_text(name: str, value: object) -> str:
@@ -44,7 +61,6 @@ class CredentialAuth(httpx.Auth):
             request.headers[name] = value
         if self.credential_params:
             request.url = request.url.copy_merge_params(dict(self.credential_params))
-        request.extensions = {**request.extensions, ORIGIN_EXTENSION: origin_of(request.url)}
         yield request
 
     def strip(self, request: httpx.Request) -> None:
@@ -124,8 +140,14 @@ def origin_of(url: httpx.URL | str) -> tuple[str, str, int | None]:
 
 
 class CrossOriginGuard(httpx.AsyncBaseTransport):
-    """Wraps an httpx transport; strips ``auth``'s credentials from any request whose origin differs from
-    the one they were added for — i.e. from redirects that httpx follows to another host."""
+    """Wraps an httpx transport so that a request chain (the first request and the redirects httpx follows)
+    sends credentials only to the origin of its first URL.
+
+    On a hop to another origin it strips ``auth``'s credentials and every credential-like header (see
+    :func:`is_sensitive_header`; httpx alone strips only ``Authorization``). On a same-origin hop it
+    re-adds ``auth``'s query parameters, which httpx would otherwise drop (it builds the redirected URL from
+    ``Location`` and runs the auth flow only once).
+    """
 
     def __init__(self, transport: httpx.AsyncBaseTransport, auth: CredentialAuth | None):
         self._transport = transport
@@ -133,8 +155,17 @@ class CrossOriginGuard(httpx.AsyncBaseTransport):
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         issued_for = request.extensions.get(ORIGIN_EXTENSION)
-        if self._auth is not None and issued_for is not None and origin_of(request.url) != issued_for:
-            self._auth.strip(request)
+        if issued_for is None:  # the first request of a chain: httpx copies extensions to its redirects
+            request.extensions = {**request.extensions, ORIGIN_EXTENSION: origin_of(request.url)}
+        elif origin_of(request.url) != issued_for:
+            if self._auth is not None:
+                self._auth.strip(request)
+            for name in [n for n in request.headers if is_sensitive_header(n)]:
+                del request.headers[name]
+        elif self._auth is not None and self._auth.credential_params:
+            params = request.url.params
+            if any(params.get(k) != v for k, v in self._auth.credential_params.items()):
+                request.url = request.url.copy_merge_params(dict(self._auth.credential_params))
         return await self._transport.handle_async_request(request)
 
     async def aclose(self) -> None:

@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlencode, urljoin, urlsplit
 
+from .auth import is_sensitive_header
 from .errors import TransportError
 from .redaction import redact_url
 from .responses import decode_json_response, to_fetch_error
@@ -59,8 +60,13 @@ class AiohttpTransport:
 
         self._aiohttp = aiohttp
         self._max_redirects = max_redirects
-        self._plain_headers = dict(headers or {})
-        self._auth_headers = {**self._plain_headers, **dict(credential_headers or {})}
+        extra, credentials = dict(headers or {}), dict(credential_headers or {})
+        # None rather than {} spares aiohttp a header merge per request
+        self._auth_headers = {**extra, **credentials} or None
+        # what a hop to another origin may carry: no credentials, no credential-like extra headers
+        self._plain_headers = {
+            k: v for k, v in extra.items() if k not in credentials and not is_sensitive_header(k)
+        } or None
         self._auth_query = urlencode(dict(credential_params)) if credential_params else ""
         connector = aiohttp.TCPConnector(
             limit=max_connections, limit_per_host=0, ssl=bool(verify_ssl), ttl_dns_cache=300

@@ -180,7 +180,8 @@ class _Run:
         self.cooldown = CoolDown()
         self.fast = (
             spec.http_backend == "aiohttp"
-            and getattr(spec.api_call_factory, "fast_path_method", None) == "GET"
+            # declared by the class itself: a subclass that overrides content() must not be bypassed
+            and vars(spec.api_call_factory).get("fast_path_method") == "GET"
             and (auth is None or isinstance(auth, CredentialAuth))
         )
         self.batch: list[Any] = []
@@ -225,10 +226,12 @@ class _Run:
         return fetchers
 
     def _factory_fetcher(self, client: httpx.AsyncClient) -> Callable[[str], Awaitable[Any]]:
-        factory, policy = self.spec.api_call_factory, self.spec.retry_policy
+        factory, policy, timeout = self.spec.api_call_factory, self.spec.retry_policy, self.spec.timeout
 
         def fetch(url: str) -> Awaitable[Any]:
-            return factory(client=client, url=url, retry_policy=policy).content()
+            # httpx's timeouts apply to each read, not to the attempt: a trickling body would never time
+            # out. Bound the whole attempt, as the aiohttp path does with its total timeout.
+            return asyncio.wait_for(factory(client=client, url=url, retry_policy=policy).content(), timeout)
 
         return fetch
 
@@ -253,7 +256,7 @@ class _Run:
 
     async def _finish(self) -> None:
         """Hand the last partial batch to the store and flush it (also after a cancel)."""
-        await self._flush()
+        await self._flush(final=True)
         flush = getattr(self.spec.store, "flush", None)
         if callable(flush):
             result = flush()
@@ -341,24 +344,30 @@ class _Run:
         report.failures.append(Failure(url=redact_url(url), status=status, error=error, attempts=attempts))
         logger.warning("GET %s failed after %d attempt(s): %s", redact_url(url), attempts, error)
 
-    async def _flush(self) -> None:
-        if not self.batch:
+    async def _flush(self, *, final: bool = False) -> None:
+        """Hand the store every full batch (and with ``final`` the last partial one), never more than
+        ``batch_size`` records per call, one call at a time."""
+        size = self.spec.batch_size
+        if len(self.batch) < size and not (final and self.batch):
             return
-        async with self.flush_lock:
-            batch, self.batch = self.batch, []
-            if not batch:
-                return
-            store = self.spec.store
-            add_batch = getattr(store, "add_batch", None)
-            if callable(add_batch):
-                result = add_batch(batch)
-                if inspect.isawaitable(result):
-                    await result
-            else:
-                for item in batch:
-                    result = store.add(item)
-                    if inspect.isawaitable(result):
-                        await result
+        async with self.flush_lock:  # an async store: records keep arriving while a call is awaited
+            while len(self.batch) >= size or (final and self.batch):
+                chunk = self.batch[:size]
+                del self.batch[:size]
+                await self._hand_to_store(chunk)
+
+    async def _hand_to_store(self, chunk: list[Any]) -> None:
+        store = self.spec.store
+        add_batch = getattr(store, "add_batch", None)
+        if callable(add_batch):
+            result = add_batch(chunk)
+            if inspect.isawaitable(result):
+                await result
+            return
+        for item in chunk:
+            result = store.add(item)
+            if inspect.isawaitable(result):
+                await result
 
 
 _FAILED = object()
