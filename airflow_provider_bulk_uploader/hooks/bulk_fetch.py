@@ -174,7 +174,7 @@ class BulkFetchHook(BaseHook):
         self._settings: BulkFetchSettings | None = None
         self._auth: httpx.Auth | None = None
         self._uploader: UploadedData | None = None
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # re-entrant: on_kill may run in a signal handler on this thread
         self._cancelled = False
 
     # -- configuration -------------------------------------------------------------------------------------
