@@ -8,6 +8,7 @@ import inspect
 import itertools
 import logging
 import math
+import sys
 import time
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 from typing import Any
@@ -231,7 +232,7 @@ class _Run:
         def fetch(url: str) -> Awaitable[Any]:
             # httpx's timeouts apply to each read, not to the attempt: a trickling body would never time
             # out. Bound the whole attempt, as the aiohttp path does with its total timeout.
-            return asyncio.wait_for(factory(client=client, url=url, retry_policy=policy).content(), timeout)
+            return _within(timeout, factory(client=client, url=url, retry_policy=policy).content())
 
         return fetch
 
@@ -371,6 +372,19 @@ class _Run:
 
 
 _FAILED = object()
+
+
+if sys.version_info >= (3, 11):
+
+    async def _within(seconds: float, awaitable: Awaitable[Any]) -> Any:
+        """``await awaitable``, raising ``TimeoutError`` after ``seconds``."""
+        async with asyncio.timeout(seconds):
+            return await awaitable
+
+else:  # pragma: no cover - Python 3.10
+    # asyncio.wait_for on 3.10/3.11 can swallow a cancel that races with completion; timeout() cannot
+    def _within(seconds: float, awaitable: Awaitable[Any]) -> Awaitable[Any]:
+        return asyncio.wait_for(awaitable, seconds)
 
 
 def _ms_since(started: float) -> float:

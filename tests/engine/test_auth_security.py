@@ -118,24 +118,9 @@ async def test_credentials_are_not_sent_to_another_origin_on_redirect(make_demo,
     assert "X-API-Key" not in leaked.headers and "api_key" not in leaked.query
 
 
-_HTTPX_QUERY_REDIRECT = pytest.mark.xfail(
-    reason="BUG: on the httpx backend QueryParamsAuth adds its parameter once, in auth_flow; httpx builds "
-    "the redirected request from Location without it, so a same-origin redirect arrives without "
-    "credentials (401). The aiohttp path re-adds them (transport.py _follow), so the backends disagree",
-    strict=True,
-)
-
-
-@pytest.mark.parametrize(
-    ("mode", "backend"),
-    [
-        (mode, backend)
-        if (mode, backend) != ("query", "httpx")
-        else pytest.param(mode, backend, marks=_HTTPX_QUERY_REDIRECT)
-        for mode in AUTH_MODES
-        for backend in BACKENDS
-    ],
-)
+# Regression (fixed in 670120f): on the httpx backend QueryParamsAuth was added once, in auth_flow, and the
+# redirected request (built from Location) arrived without it: 401.
+@pytest.mark.parametrize(("mode", "backend"), [(m, b) for m in AUTH_MODES for b in BACKENDS])
 async def test_credentials_are_kept_on_a_same_origin_redirect(make_demo, mode, backend):
     token = secret(mode)
     api = make_demo(token=token, auth=mode)
@@ -159,6 +144,8 @@ async def test_tokens_never_reach_log_output(make_demo, caplog, mode, backend):
     urls = [f"{api.url}/items/{i}" for i in range(3)]
     urls += [f"{api.url}/status/503", f"{api.url}/drop", f"{api.url}/invalid-json", f"{api.url}/items/x"]
     caplog.set_level(logging.DEBUG)  # root: engine, httpx (INFO per request), httpcore, aiohttp
+    for name in ("httpx", "httpcore", "airflow_provider_bulk_uploader"):  # whatever an earlier import set
+        caplog.set_level(logging.DEBUG, logger=name)
     report = await UploadedData(
         ListStore(),
         url_maker=urls,
@@ -240,22 +227,9 @@ def test_redaction_helpers():
     assert redact_url("https://h.test/p?page=2") == "https://h.test/p?page=2"  # nothing to hide
 
 
-@pytest.mark.parametrize(
-    "backend",
-    [
-        pytest.param(
-            "aiohttp",
-            marks=pytest.mark.xfail(
-                reason="BUG: transport.py AiohttpTransport._follow sends _plain_headers (all of "
-                "UploadedData(headers=...)) to any origin, so an 'Authorization' passed as an extra header "
-                "(e.g. from the Airflow connection's 'headers' extra) follows a cross-origin redirect; "
-                "httpx strips it on the other backend",
-                strict=True,
-            ),
-        ),
-        "httpx",
-    ],
-)
+# Regression (fixed in 670120f): the aiohttp path sent every headers= entry, Authorization included, to any
+# origin on a redirect.
+@pytest.mark.parametrize("backend", BACKENDS)
 async def test_an_authorization_extra_header_is_not_sent_to_another_origin(make_demo, backend):
     origin, elsewhere = make_demo(), make_demo()
     token = secret("hdr")

@@ -131,12 +131,8 @@ async def test_a_slow_async_store_still_gets_every_record_exactly_once():
     assert sorted(ids) == list(range(200))
 
 
-@pytest.mark.xfail(
-    reason="BUG: with an async add_batch, records that arrive while a flush awaits pile up in _Run.batch "
-    "(uploader.py _worker appends, _flush hands over the whole list) so later calls get more than "
-    "batch_size items (contract: batch_size = records handed to the store per call)",
-    strict=True,
-)
+# Regression (fixed in 670120f): records arriving while an async add_batch awaited piled up and the next
+# call got more than batch_size.
 @respx.mock
 async def test_a_slow_async_store_never_gets_more_than_batch_size_per_call():
     _mock_items()
@@ -373,13 +369,9 @@ async def test_custom_factory_receives_an_httpx_async_client():
     assert len(got) == 1 and isinstance(got[0], httpx.AsyncClient)
 
 
+# Regression (fixed in 670120f): the fast path was chosen from an inherited fast_path_method attribute, so
+# a GetAPICall subclass's content() was silently never called on the default backend.
 @pytest.mark.integration
-@pytest.mark.xfail(
-    reason="BUG: uploader.py _Run.__init__ picks the aiohttp fast path when "
-    "getattr(api_call_factory, 'fast_path_method') == 'GET', which a GetAPICall subclass inherits: "
-    "its overridden content()/__init__ are silently never called on the default backend",
-    strict=True,
-)
 async def test_a_get_api_call_subclass_is_not_bypassed_by_the_fast_path(demo):
     class Wrapped(GetAPICall):
         async def content(self):

@@ -193,22 +193,8 @@ async def test_redirect_loop_is_a_bounded_transport_failure(demo, backend):
     assert 5 <= demo.stats.total <= 25  # followed a bounded number of hops, then gave up
 
 
-@pytest.mark.parametrize(
-    "backend",
-    [
-        "aiohttp",
-        pytest.param(
-            "httpx",
-            marks=pytest.mark.xfail(
-                reason="BUG: uploader.py _make_fetchers passes timeout=spec.timeout to httpx.AsyncClient, "
-                "which httpx applies per connect/read/write/pool operation, not per attempt: a server "
-                "that drips a chunk more often than `timeout` holds the worker indefinitely (docstring: "
-                "'seconds allowed for one attempt, connect to last byte')",
-                strict=True,
-            ),
-        ),
-    ],
-)
+# Regression (fixed in 670120f): httpx applied `timeout` per read, so a trickling body never timed out.
+@pytest.mark.parametrize("backend", BACKENDS)
 async def test_timeout_bounds_the_whole_attempt_even_when_the_body_trickles(drip_server, backend):
     started = time.monotonic()
     report = await UploadedData(
