@@ -215,3 +215,24 @@ def test_cancel_before_start_is_honoured(set_conn):
 
     with pytest.raises(asyncio.CancelledError):
         hook.fetch([BASE + "/x"], ListStore())
+
+
+@pytest.mark.parametrize(
+    ("token", "expected"), [(TOKEN, True), ("wrong-token", False)], ids=["right", "wrong"]
+)
+def test_the_ui_test_button_path(api, monkeypatch, token, expected):
+    """What the API server's POST /connections/test does: export the form as a URI, call test_connection()."""
+    from airflow.models.connection import Connection
+
+    conn = Connection(
+        conn_id="transient_x1",
+        conn_type="bulk_fetch",
+        host=api.url,
+        password=token,
+        extra=json.dumps({"auth_type": "header", "auth_name": "X-API-Key", "test_path": "/health"}),
+    )
+    monkeypatch.setenv("AIRFLOW_CONN_TRANSIENT_X1", conn.get_uri())
+    ok, message = conn.test_connection()
+    assert ok is expected, message
+    assert ("HTTP 200" if expected else "HTTP 403") in message
+    assert token not in message
