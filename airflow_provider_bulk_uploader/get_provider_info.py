@@ -24,12 +24,14 @@ def _conn_fields() -> dict[str, Any]:
         },
         "auth_name": {
             "label": "Auth name",
-            "description": "Header name (auth_type=header) or query parameter name (auth_type=query).",
+            "description": "Header name (auth_type=header, e.g. X-API-Key) or query parameter name "
+            "(auth_type=query, e.g. api_key).",
             "schema": {"type": ["string", "null"], "default": "X-API-Key"},
         },
         "rate_limit_requests": {
             "label": "Rate limit: requests",
-            "description": "At most this many requests start per rate-limit period. Empty = no limit.",
+            "description": "At most this many requests per rate-limit period, retries included, e.g. 10. "
+            "Empty = no limit.",
             "schema": {"type": ["integer", "null"], "minimum": 1},
         },
         "rate_limit_period_seconds": {
@@ -60,7 +62,8 @@ def _conn_fields() -> dict[str, Any]:
         },
         "test_path": {
             "label": "Test path",
-            "description": "Path (relative to the base URL) the Test button GETs; empty = the base URL.",
+            "description": "Path (relative to the base URL) the Test button GETs, e.g. /health; "
+            "empty = the base URL.",
             "schema": {"type": ["string", "null"]},
         },
     }
@@ -100,6 +103,8 @@ def get_provider_info() -> dict[str, Any]:
                 "ui-field-behaviour": {
                     "hidden-fields": ["schema", "port"],
                     "relabeling": {"host": "Base URL", "password": "API token", "login": "Username (basic)"},
+                    # Airflow 3.3 shows placeholders of the standard fields only; the extra fields'
+                    # descriptions carry their examples.
                     "placeholders": {
                         "host": "https://api.example.com/v1",
                         "password": "token sent as auth_type says",
