@@ -187,6 +187,7 @@ class _Run:
         )
         self.batch: list[Any] = []
         self.flush_lock = asyncio.Lock()
+        self.store_failed = False
         self.debug = logger.isEnabledFor(logging.DEBUG)
         self._closers: list[Callable[[], Awaitable[None]]] = []
 
@@ -256,13 +257,17 @@ class _Run:
                     await asyncio.shield(close())
 
     async def _finish(self) -> None:
-        """Hand the last partial batch to the store and flush it (also after a cancel)."""
-        await self._flush(final=True)
-        flush = getattr(self.spec.store, "flush", None)
-        if callable(flush):
-            result = flush()
-            if inspect.isawaitable(result):
-                await result
+        """Hand the last partial batch to the store, then flush it — also after a cancel. After a store
+        error only ``flush()`` runs (to release the store), not another ``add_batch``."""
+        try:
+            if not self.store_failed:
+                await self._flush(final=True)
+        finally:
+            flush = getattr(self.spec.store, "flush", None)
+            if callable(flush):
+                result = flush()
+                if inspect.isawaitable(result):
+                    await result
 
     async def _worker(self, urls: Iterator[Any], fetch: Callable[[str], Awaitable[Any]]) -> None:
         report, batch_size = self.report, self.spec.batch_size
@@ -352,7 +357,7 @@ class _Run:
         if len(self.batch) < size and not (final and self.batch):
             return
         async with self.flush_lock:  # an async store: records keep arriving while a call is awaited
-            while len(self.batch) >= size or (final and self.batch):
+            while not self.store_failed and (len(self.batch) >= size or (final and self.batch)):
                 chunk = self.batch[:size]
                 del self.batch[:size]
                 await self._hand_to_store(chunk)
@@ -360,15 +365,19 @@ class _Run:
     async def _hand_to_store(self, chunk: list[Any]) -> None:
         store = self.spec.store
         add_batch = getattr(store, "add_batch", None)
-        if callable(add_batch):
-            result = add_batch(chunk)
-            if inspect.isawaitable(result):
-                await result
-            return
-        for item in chunk:
-            result = store.add(item)
-            if inspect.isawaitable(result):
-                await result
+        try:
+            if callable(add_batch):
+                result = add_batch(chunk)
+                if inspect.isawaitable(result):
+                    await result
+                return
+            for item in chunk:
+                result = store.add(item)
+                if inspect.isawaitable(result):
+                    await result
+        except Exception:  # not a cancel: after a cancel the last batch is still handed over
+            self.store_failed = True
+            raise
 
 
 _FAILED = object()

@@ -160,6 +160,32 @@ class _StoreBroke(Exception):
     pass
 
 
+@respx.mock
+async def test_a_broken_store_is_not_called_again_but_still_flushed():
+    _mock_items(delay=0.001)
+
+    class AlwaysBroken(RecordingStore):
+        calls = 0
+
+        async def add_batch(self, items):  # async: records keep arriving while it runs
+            self.calls += 1
+            await asyncio.sleep(0.05)
+            raise _StoreBroke("disk full")
+
+    store = AlwaysBroken()
+    uploader = UploadedData(
+        store,
+        url_maker=[f"{BASE}/items/{i}" for i in range(50)],
+        batch_size=5,
+        max_concurrency=2,
+        http_backend="httpx",
+    )
+    with pytest.raises(_StoreBroke):
+        await uploader.run()
+    assert store.calls == 1  # no second add_batch on the leftovers of an aborted run
+    assert store.flushed == 1  # but flush() still ran, to release the store
+
+
 @pytest.mark.parametrize("fail_on_call", [1, 3])
 @respx.mock
 async def test_store_exception_propagates_out_of_run(fail_on_call):
