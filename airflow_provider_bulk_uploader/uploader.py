@@ -408,22 +408,28 @@ def _require_int_at_least(name: str, value: object, minimum: int) -> None:
 
 
 def _checked_urls(url_maker: Iterable[Any]) -> tuple[Iterable[Any], int | None]:
-    """Validate the first URL now (so a URL without a scheme fails at construction) without consuming
-    a one-shot iterator; return the iterable to use and its length when known."""
+    """Validate URLs now, so that a URL without a scheme fails at construction: every URL of a list or
+    tuple (a string check each), the first of any other iterable (peeked without losing it from a one-shot
+    iterator; a later bad URL becomes a failure in the report). Return the iterable to use and its length
+    when known."""
     if isinstance(url_maker, (str, bytes)) or not isinstance(url_maker, Iterable):
         raise TypeError(f"url_maker must be an iterable of URLs, got {type(url_maker).__name__}")
+    from .iterators import require_absolute_url
+
+    if isinstance(url_maker, (list, tuple)):
+        for index, url in enumerate(url_maker):
+            if not (isinstance(url, str) and url.startswith(("http://", "https://"))):
+                require_absolute_url(str(url), argument=f"url_maker[{index}]")
+        return url_maker, len(url_maker)
     try:
         total: int | None = len(url_maker)  # type: ignore[arg-type]
     except TypeError:
         total = None
     iterator = iter(url_maker)
-    one_shot = iterator is url_maker
     first = next(iterator, _FAILED)
     if first is _FAILED:
         return url_maker, total
-    from .iterators import require_absolute_url
-
     require_absolute_url(str(first), argument="url_maker's first URL")
-    if one_shot:
+    if iterator is url_maker:  # one-shot: put the peeked URL back in front
         return itertools.chain([first], iterator), total
     return url_maker, total

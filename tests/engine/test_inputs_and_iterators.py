@@ -72,10 +72,11 @@ def test_url_without_scheme_in_a_generator_fails_at_construction():
     assert consumed == [0]  # only the first URL was looked at
 
 
-def test_a_later_url_without_scheme_in_a_list_is_not_rejected_at_construction():
-    """Spec gap, documented here: only the first URL is checked up front (the iterable may be huge or
-    one-shot). A later bad URL ends in the report's failures at run time (see test_report.py)."""
-    UploadedData(ListStore(), url_maker=["https://api.example.com/1", "api.example.com/2"])
+@pytest.mark.parametrize("container", [list, tuple])
+def test_every_url_of_a_list_or_tuple_is_checked_at_construction(container):
+    urls = container(["https://api.example.com/1", "https://api.example.com/2", "api.example.com/3"])
+    with pytest.raises(ValueError, match=r"url_maker\[2\].*'api.example.com/3'"):
+        UploadedData(ListStore(), url_maker=urls)
 
 
 def test_generator_is_not_consumed_at_construction():
