@@ -5,7 +5,8 @@ server, with everything armed (GetAPICall, default retry policy, Ratelimit(10**6
 max_concurrency=64) and the URLs coming from a generator. The child reports ru_maxrss after its
 imports and at the end, and checks that the file holds exactly one line per URL.
 
-  python benchmarks/memory.py [--sizes 10000,100000] [--concurrency 64] [--gzip] [--round-timeout 300]
+  python benchmarks/memory.py [--sizes 10000,100000] [--concurrency 64] [--gzip] [--no-rate-limit]
+                              [--round-timeout 300]
 
 Target (issue 2): peak RSS at 100k within 10% of peak RSS at 10k.
 """
@@ -53,7 +54,7 @@ def child(args: argparse.Namespace) -> None:
             store,
             GetAPICall,
             url_maker=urls(args.base, args.size, t0 + args.round_timeout),
-            rate_limit=Ratelimit(10**6),
+            rate_limit=None if args.no_rate_limit else Ratelimit(10**6),
             max_concurrency=args.concurrency,
         )
         report = asyncio.run(uploader.run())
@@ -87,6 +88,8 @@ def run_child(size: int, base: str, args: argparse.Namespace) -> dict[str, Any]:
     ]  # fmt: skip
     if args.gzip:
         cmd.append("--gzip")
+    if args.no_rate_limit:
+        cmd.append("--no-rate-limit")
     env = {**os.environ, "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
     try:
         proc = subprocess.run(
@@ -106,6 +109,7 @@ def main() -> int:
     p.add_argument("--sizes", default="10000,100000", help="comma-separated URL counts (first is the base)")
     p.add_argument("--concurrency", type=int, default=64)
     p.add_argument("--gzip", action="store_true", help="write .jsonl.gz")
+    p.add_argument("--no-rate-limit", action="store_true", help="run without Ratelimit(10**6) (diagnosis)")
     p.add_argument("--round-timeout", type=float, default=300.0, help="hard limit per size, seconds")
     p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--base", help=argparse.SUPPRESS)
@@ -120,8 +124,9 @@ def main() -> int:
         print(f"engine not importable yet ({missing})")
         return 1
     sizes = [int(s) for s in args.sizes.split(",")]
+    limit = "no rate limit" if args.no_rate_limit else "Ratelimit(10**6)"
     print(f"# engine -> JsonlFileStore{' (gzip)' if args.gzip else ''}, concurrency {args.concurrency}, "
-          f"Ratelimit(10**6), default retries, Python {sys.version.split()[0]}")  # fmt: skip
+          f"{limit}, default retries, Python {sys.version.split()[0]}")  # fmt: skip
     print(f"{'URLs':>8} {'ok':>8} {'failed':>6} {'lines':>8} {'wall s':>7} {'req/s':>7} "
           f"{'RSS after imports':>17} {'peak RSS':>9} {'growth':>7} {'file MB':>8}")  # fmt: skip
     results = []
