@@ -560,7 +560,12 @@ class DemoAPI:
         if request.query.get("arrivals") in ("1", "true"):
             body["arrivals"] = list(self.arrivals)
         if "window" in request.query:
-            window = float(request.query["window"])
+            try:
+                window = float(request.query["window"])
+                if not window > 0:
+                    raise ValueError
+            except ValueError:
+                return _json({"error": "window must be a positive number of seconds"}, 400)
             body["max_in_window"] = {"window": window, "count": max_in_window(self.arrivals, window)}
         return _json(body)
 
