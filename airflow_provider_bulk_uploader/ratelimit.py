@@ -73,11 +73,13 @@ class SlotLimiter:
     async def acquire(self) -> None:
         """Wait for a free slot and take it. Pair with exactly one :meth:`release`."""
         if not self._waiters:
-            if self._never_used:
-                self._never_used -= 1
-                return
+            # a released slot that is free again first, so the queue of released slots stays as short as
+            # the requests of the last period (not one entry per request while unused slots remain)
             if self._ready_at and self._ready_at[0] <= asyncio.get_running_loop().time():
                 self._ready_at.popleft()
+                return
+            if self._never_used:
+                self._never_used -= 1
                 return
         loop = asyncio.get_running_loop()
         waiter: asyncio.Future[None] = loop.create_future()
@@ -107,10 +109,10 @@ class SlotLimiter:
             if waiters[0].done():  # cancelled while queued
                 waiters.popleft()
                 continue
-            if self._never_used:
-                self._never_used -= 1
-            elif ready and ready[0] <= now:
+            if ready and ready[0] <= now:
                 ready.popleft()
+            elif self._never_used:
+                self._never_used -= 1
             else:
                 break
             waiters.popleft().set_result(None)

@@ -180,3 +180,24 @@ def test_engine_keeps_the_window_with_retries_and_a_shared_429_pause():
     (t429,) = throttled_at
     after = [t for t in arrivals if t > t429]
     assert after and min(after) >= t429 + 2.0
+
+
+def test_released_slots_are_reused_so_memory_stays_flat_under_a_huge_quota():
+    """With Ratelimit(10**6) most slots are never used; released slots that are free again must be taken
+    first, or the queue of released slots grows by one entry per request (~32 MB per million URLs)."""
+
+    async def scenario():
+        limiter = SlotLimiter(Ratelimit(10**6, timedelta(seconds=1)))
+        remaining = iter(range(20_000))
+
+        async def worker() -> None:
+            for _ in remaining:
+                async with limiter.slot():
+                    await asyncio.sleep(0.01)
+
+        await asyncio.gather(*(worker() for _ in range(64)))
+        return len(limiter._ready_at), asyncio.get_running_loop().time()
+
+    queued, elapsed = run_virtual(scenario())
+    assert elapsed == pytest.approx(20_000 / 64 * 0.01, rel=0.01)  # never throttled
+    assert queued <= 7_000  # about one period of requests (6,400 req/s here), not 20,000
