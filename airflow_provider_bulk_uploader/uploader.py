@@ -8,6 +8,7 @@ import inspect
 import itertools
 import logging
 import math
+import ssl
 import sys
 import time
 from collections.abc import Awaitable, Callable, Iterable, Iterator
@@ -211,6 +212,8 @@ class _Run:
         n_clients = math.ceil(self.concurrency / HTTPX_CONNECTIONS_PER_CLIENT)
         per_client = math.ceil(self.concurrency / n_clients)
         guard_auth = self.auth if isinstance(self.auth, CredentialAuth) else None
+        # one TLS context for every client: building one costs ~50 ms (loading the CA bundle)
+        verify: ssl.SSLContext | bool = httpx.create_ssl_context() if spec.verify_ssl else False
         fetchers = []
         for _ in range(n_clients):
             limits = httpx.Limits(max_connections=per_client, max_keepalive_connections=per_client)
@@ -220,7 +223,7 @@ class _Run:
                 timeout=spec.timeout,
                 follow_redirects=True,
                 transport=CrossOriginGuard(
-                    httpx.AsyncHTTPTransport(limits=limits, verify=spec.verify_ssl), guard_auth
+                    httpx.AsyncHTTPTransport(limits=limits, verify=verify), guard_auth
                 ),
             )
             self._closers.append(client.aclose)
