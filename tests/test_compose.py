@@ -242,16 +242,18 @@ def test_bulk_fetch_connection_reaches_the_demo_api_service(
 
     demo = services["demo-api"]
     args = command_of(demo)
-    opts = dict(zip(args[::2], args[1::2], strict=True))
+    from airflow_provider_bulk_uploader.testing import demo_api
+
+    opts = demo_api._parser().parse_args(args)
     assert demo["entrypoint"][-1] == "airflow_provider_bulk_uploader.testing.demo_api"
-    assert conn["host"] == f"http://demo-api:{opts['--port']}"
-    assert opts["--host"] == "0.0.0.0"  # reachable from the other containers
-    assert opts["--auth"] == conn["extra"]["auth_type"] and opts["--auth-name"] == conn["extra"]["auth_name"]
+    assert conn["host"] == f"http://demo-api:{opts.port}"
+    assert opts.host == "0.0.0.0" and opts.allow_non_loopback  # reachable from the other containers
+    assert opts.auth == conn["extra"]["auth_type"] and opts.auth_name == conn["extra"]["auth_name"]
     assert env_of(demo)["DEMO_API_TOKEN"] == conn["password"]  # same secret on both ends
     # the per-task budget fits the demo API quota: pool slots x per-task rate <= quota (README, "Scaling out")
     init_script = "\n".join(command_of(services["airflow-init"]))
     slots = int(re.search(r"airflow pools set bulk_fetch_api (\d+)", init_script).group(1))
-    assert slots * conn["extra"]["rate_limit_requests"] <= int(opts["--rate-limit"])
+    assert slots * conn["extra"]["rate_limit_requests"] <= opts.rate_limit
 
     # the provider's own hook accepts it (validation of every field, no network)
     from airflow_provider_bulk_uploader.hooks.bulk_fetch import BulkFetchHook
@@ -267,11 +269,11 @@ def test_demo_api_service_command_is_valid(services: dict[str, Any]) -> None:
 
     args = demo_api._parser().parse_args(command_of(services["demo-api"]))
     assert args.port == 8080 and args.rate_limit >= 1 and args.auth == "header"
-    try:
-        demo_api.DemoAPI(host=args.host, port=0, rate_limit=args.rate_limit, auth=args.auth, token="t")
-    except ValueError as exc:
-        # In a container the API must listen on the container's interface, not its loopback.
-        pytest.xfail(f"demo API refuses --host {args.host} ({exc}); it needs an opt-in for containers")
+    # in a container the API must listen on the container's interface (opted in), not its loopback
+    assert args.host == "0.0.0.0" and args.allow_non_loopback
+    demo_api.DemoAPI(
+        host=args.host, port=0, rate_limit=args.rate_limit, auth=args.auth, token="t", allow_non_loopback=True
+    )
 
 
 def test_aws_connection_points_at_minio_and_the_bucket_exists(services: dict[str, Any]) -> None:

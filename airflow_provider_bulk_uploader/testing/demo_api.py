@@ -239,6 +239,7 @@ class DemoAPI:
         host: str = "127.0.0.1",
         port: int = 0,
         record_requests: bool = True,
+        allow_non_loopback: bool = False,
     ) -> None:
         if rate_limit is not None and rate_limit < 1:
             raise ValueError("rate_limit must be >= 1 (or None for no limit)")
@@ -250,7 +251,8 @@ class DemoAPI:
             raise ValueError("fault rates must be in [0, 1] and sum to at most 1")
         if auth not in AUTH_MODES:
             raise ValueError(f"auth must be one of {AUTH_MODES}, not {auth!r}")
-        _check_loopback(host)
+        if not allow_non_loopback:
+            _check_loopback(host)
         self.rate_limit = rate_limit
         self.period = float(period)
         self.fault_rate = fault_rate
@@ -630,6 +632,11 @@ def _parser() -> argparse.ArgumentParser:
         description="Deterministic demo API on 127.0.0.1 (rate limit, auth, seeded faults).",
     )
     p.add_argument("--host", default="127.0.0.1", help="loopback address (default 127.0.0.1)")
+    p.add_argument(
+        "--allow-non-loopback",
+        action="store_true",
+        help="allow a --host that is not loopback (only inside a container's private network)",
+    )
     p.add_argument("--port", type=int, default=0, help="0 picks a free port (printed)")
     p.add_argument("--rate-limit", type=int, default=None, help="admitted requests per period")
     p.add_argument("--period", type=float, default=1.0, help="rate-limit window in seconds")
@@ -675,6 +682,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             host=args.host,
             port=args.port,
             record_requests=False,
+            allow_non_loopback=args.allow_non_loopback,
         )
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
