@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from .redaction import redact_url
+from .validation import require_int
 
 __all__ = ["URLs", "days_intervals", "id_iterator", "loading_urls", "require_absolute_url"]
 
@@ -61,8 +62,7 @@ def id_iterator(start: int, end: int, step: int = 1) -> range:
     """Integers from ``start`` up to but excluding ``end``, every ``step`` — like ``range``
     (``id_iterator(1, 100)`` gives 1..99). ``step`` must not be 0."""
     for name, value in (("start", start), ("end", end), ("step", step)):
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise TypeError(f"id_iterator {name} must be an int, got {value!r}")
+        require_int(f"id_iterator {name}", value)
     if step == 0:
         raise ValueError("id_iterator step must not be 0")
     return range(start, end, step)
@@ -76,10 +76,7 @@ def days_intervals(start: D, end: D, delta_days: int = 1) -> Iterator[tuple[D, D
     Raises ``ValueError`` when ``delta_days < 1`` or ``end`` is before ``start``, ``TypeError`` when
     ``start`` and ``end`` are not of the same kind.
     """
-    if isinstance(delta_days, bool) or not isinstance(delta_days, int):
-        raise TypeError(f"days_intervals delta_days must be an int, got {delta_days!r}")
-    if delta_days < 1:
-        raise ValueError(f"days_intervals delta_days must be >= 1, got {delta_days}")
+    require_int("days_intervals delta_days", delta_days, 1)
     if not isinstance(start, date) or not isinstance(end, date):
         raise TypeError(f"days_intervals start and end must be dates or datetimes, got {start!r}, {end!r}")
     if isinstance(start, datetime) != isinstance(end, datetime):

@@ -24,6 +24,8 @@ from collections import deque
 from dataclasses import dataclass
 from datetime import timedelta
 
+from .validation import require_int
+
 __all__ = ["Ratelimit", "SlotLimiter"]
 
 
@@ -38,10 +40,7 @@ class Ratelimit:
     period: timedelta = timedelta(seconds=1)
 
     def __post_init__(self) -> None:
-        if isinstance(self.num_requests, bool) or not isinstance(self.num_requests, int):
-            raise TypeError(f"Ratelimit num_requests must be an int, got {self.num_requests!r}")
-        if self.num_requests < 1:
-            raise ValueError(f"Ratelimit num_requests must be >= 1, got {self.num_requests}")
+        require_int("Ratelimit num_requests", self.num_requests, 1)
         if not isinstance(self.period, timedelta):
             raise TypeError(f"Ratelimit period must be a datetime.timedelta, got {self.period!r}")
         if self.period <= timedelta(0):

@@ -27,6 +27,7 @@ from .redaction import redact_url
 from .report import Failure, FetchReport
 from .responses import to_fetch_error
 from .retries import CoolDown, default_retry_policy
+from .validation import require_int
 
 __all__ = ["UploadedData"]
 
@@ -86,8 +87,8 @@ class UploadedData:
             raise TypeError(f"api_call_factory must be callable, got {api_call_factory!r}")
         if rate_limit is not None and not isinstance(rate_limit, Ratelimit):
             raise TypeError(f"rate_limit must be a Ratelimit or None, got {rate_limit!r}")
-        _require_int_at_least("max_concurrency", max_concurrency, 1)
-        _require_int_at_least("batch_size", batch_size, 1)
+        require_int("max_concurrency", max_concurrency, 1)
+        require_int("batch_size", batch_size, 1)
         if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0:
             raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
         if isinstance(progress_interval, bool) or not isinstance(progress_interval, (int, float)):
@@ -401,13 +402,6 @@ else:  # pragma: no cover - Python 3.10
 
 def _ms_since(started: float) -> float:
     return (time.monotonic() - started) * 1000.0
-
-
-def _require_int_at_least(name: str, value: object, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an int, got {value!r}")
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}")
 
 
 def _checked_urls(url_maker: Iterable[Any]) -> tuple[Iterable[Any], int | None]:

@@ -26,6 +26,7 @@ from airflow_provider_bulk_uploader.utils.intervals import (
     split_interval,
 )
 from airflow_provider_bulk_uploader.utils.urls import UrlPlan, coerce_ids, placeholders_in
+from airflow_provider_bulk_uploader.validation import require_int
 
 __all__ = ["BulkFetchFailuresError", "BulkFetchOperator"]
 
@@ -108,10 +109,8 @@ class BulkFetchOperator(BaseOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        if isinstance(max_failures, bool) or not isinstance(max_failures, int) or max_failures < 0:
-            raise BulkFetchConfigError(f"max_failures must be an int >= 0, got {max_failures!r}")
-        if isinstance(delta_days, bool) or not isinstance(delta_days, int) or delta_days < 1:
-            raise BulkFetchConfigError(f"delta_days must be a whole number of days >= 1, got {delta_days!r}")
+        require_int("max_failures", max_failures, 0, error=BulkFetchConfigError)
+        require_int("delta_days", delta_days, 1, error=BulkFetchConfigError)
         self.endpoint = endpoint
         self.bulk_fetch_conn_id = bulk_fetch_conn_id
         self.query_params = query_params

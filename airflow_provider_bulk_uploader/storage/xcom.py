@@ -9,6 +9,7 @@ from airflow.sdk.exceptions import AirflowFailException
 
 from airflow_provider_bulk_uploader import FetchReport
 from airflow_provider_bulk_uploader.storage.base import iter_records
+from airflow_provider_bulk_uploader.validation import require_int
 
 __all__ = ["DEFAULT_XCOM_MAX_BYTES", "XCOM_RECORDS_KEY", "XComStore", "XComTooLargeError"]
 
@@ -34,9 +35,7 @@ class XComStore:
     kind = "xcom"
 
     def __init__(self, max_bytes: int = DEFAULT_XCOM_MAX_BYTES, record_path: str | None = None) -> None:
-        if isinstance(max_bytes, bool) or not isinstance(max_bytes, int) or max_bytes < 1:
-            raise ValueError(f"xcom_max_bytes must be a positive int (bytes), got {max_bytes!r}")
-        self.max_bytes = max_bytes
+        self.max_bytes = require_int("xcom_max_bytes", max_bytes, 1, error=ValueError)
         self.record_path = record_path
         self._records: list[Any] = []
         self._size = 2  # "[]"

@@ -17,6 +17,7 @@ from typing import Any
 
 from airflow_provider_bulk_uploader import days_intervals
 from airflow_provider_bulk_uploader.hooks.bulk_fetch import BulkFetchConfigError
+from airflow_provider_bulk_uploader.validation import require_int
 
 __all__ = [
     "Interval",
@@ -147,6 +148,5 @@ def split_interval(interval: Interval, delta_days: int = 1) -> list[Interval]:
 
     An hourly interval with ``delta_days=1`` stays one chunk; a weekly one gives 7.
     """
-    if isinstance(delta_days, bool) or not isinstance(delta_days, int) or delta_days < 1:
-        raise BulkFetchConfigError(f"delta_days must be a whole number of days >= 1, got {delta_days!r}")
+    require_int("delta_days", delta_days, 1, error=BulkFetchConfigError)
     return [Interval(lo, hi) for lo, hi in days_intervals(interval.start, interval.end, delta_days)]

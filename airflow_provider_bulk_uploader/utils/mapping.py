@@ -19,6 +19,7 @@ from typing import Any
 
 from airflow_provider_bulk_uploader.hooks.bulk_fetch import BulkFetchConfigError
 from airflow_provider_bulk_uploader.utils.intervals import resolve_interval, split_interval
+from airflow_provider_bulk_uploader.validation import require_int
 
 __all__ = ["id_range_kwargs", "interval_kwargs", "max_map_length"]
 
@@ -58,8 +59,7 @@ def interval_kwargs(
         ``delta_days``).
     """
     interval = resolve_interval(None, start, end)
-    if isinstance(delta_days, bool) or not isinstance(delta_days, int) or delta_days < 1:
-        raise BulkFetchConfigError(f"delta_days must be a whole number of days >= 1, got {delta_days!r}")
+    require_int("delta_days", delta_days, 1, error=BulkFetchConfigError)
     days = (interval.end - interval.start).total_seconds() / 86400
     limit_value = max_map_length() if limit is None else limit
     # checked before materialising: a century with delta_days=1 must not build a huge list first
@@ -79,11 +79,9 @@ def id_range_kwargs(
     :raises BulkFetchConfigError: for bad bounds or when the slices exceed ``max_map_length`` (suggests a
         larger ``chunk_size``).
     """
-    for name, value in (("start", start), ("end", end), ("chunk_size", chunk_size)):
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise BulkFetchConfigError(f"id_range_kwargs {name} must be an int, got {value!r}")
-    if chunk_size < 1:
-        raise BulkFetchConfigError(f"id_range_kwargs chunk_size must be >= 1, got {chunk_size}")
+    require_int("id_range_kwargs start", start, error=BulkFetchConfigError)
+    require_int("id_range_kwargs end", end, error=BulkFetchConfigError)
+    require_int("id_range_kwargs chunk_size", chunk_size, 1, error=BulkFetchConfigError)
     if end < start:
         raise BulkFetchConfigError(f"id_range_kwargs end ({end}) is before start ({start})")
     count = -(-(end - start) // chunk_size)

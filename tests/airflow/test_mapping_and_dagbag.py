@@ -74,7 +74,7 @@ def test_id_range_kwargs():
     ]
     with pytest.raises(BulkFetchConfigError, match=r"2000 mapped task instances.*chunk_size=977 or more"):
         id_range_kwargs(0, 1_000_000, 500)
-    with pytest.raises(BulkFetchConfigError, match="chunk_size must be >= 1, got 0"):
+    with pytest.raises(BulkFetchConfigError, match="chunk_size must be an int >= 1, got 0"):
         id_range_kwargs(0, 10, 0)
 
 

@@ -291,7 +291,7 @@ def test_bad_override_names_the_argument(api):
 def test_constructor_validation():
     with pytest.raises(BulkFetchConfigError, match="max_failures must be an int >= 0, got -1"):
         BulkFetchOperator(task_id="f", endpoint="/x", max_failures=-1)
-    with pytest.raises(BulkFetchConfigError, match="delta_days must be a whole number of days >= 1, got 0"):
+    with pytest.raises(BulkFetchConfigError, match="delta_days must be an int >= 1, got 0"):
         BulkFetchOperator(task_id="f", endpoint="/x", delta_days=0)
 
 
