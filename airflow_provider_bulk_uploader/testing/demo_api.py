@@ -610,6 +610,12 @@ def running_demo_api(**kwargs: Any) -> Iterator[DemoAPI]:
             loop.run_forever()
         finally:
             loop.run_until_complete(api.stop())
+            # handlers still waiting (e.g. /slow when a client gave up): end them before closing the loop,
+            # instead of "Task was destroyed but it is pending!" at garbage collection
+            pending = asyncio.all_tasks(loop)
+            for task in pending:
+                task.cancel()
+            loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
             loop.close()
 
     thread = threading.Thread(target=serve, name=f"demo-api-{id(api):x}", daemon=True)
