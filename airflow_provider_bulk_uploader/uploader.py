@@ -118,6 +118,7 @@ class UploadedData:
         self._default_policy = retry_policy is None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._task: asyncio.Task[Any] | None = None
+        self._cancel_requested = False
 
     def __repr__(self) -> str:
         return (
@@ -129,6 +130,7 @@ class UploadedData:
     def cancel(self) -> None:
         """Stop a running :meth:`run` from any thread (e.g. an Airflow ``on_kill``). Records already
         fetched are still flushed to the store; ``run()`` then raises ``asyncio.CancelledError``."""
+        self._cancel_requested = True  # seen by a run() that is just starting
         loop, task = self._loop, self._task
         if loop is not None and task is not None and not task.done():
             loop.call_soon_threadsafe(task.cancel)
@@ -139,6 +141,10 @@ class UploadedData:
         :param auth: credentials for every request, e.g. ``HeaderAuth("X-API-Key", token)``.
         """
         self._loop, self._task = asyncio.get_running_loop(), asyncio.current_task()
+        if self._cancel_requested:  # cancel() came before this run had a task to cancel
+            self._cancel_requested = False
+            self._task = None
+            raise asyncio.CancelledError("UploadedData.cancel() was called before run() started")
         report = FetchReport()
         run = _Run(self, report, auth)
         started = time.monotonic()

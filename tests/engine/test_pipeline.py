@@ -447,3 +447,14 @@ async def test_cancel_from_another_thread_flushes_successes_then_raises(demo, ba
 
 def test_cancel_before_run_is_a_no_op():
     UploadedData(ListStore(), url_maker=[f"{BASE}/items/1"]).cancel()
+
+
+async def test_a_cancel_that_comes_before_run_starts_is_not_lost():
+    uploader = UploadedData(ListStore(), url_maker=["https://api.test/items/1"], http_backend="httpx")
+    uploader.cancel()  # e.g. Airflow's on_kill racing with the task's start
+    with pytest.raises(asyncio.CancelledError):
+        await uploader.run()
+    with respx.mock:  # the request to cancel was used up: a later run goes ahead
+        respx.get("https://api.test/items/1").mock(return_value=httpx.Response(200, json={"id": 1}))
+        report = await uploader.run()
+    assert report.succeeded == 1
