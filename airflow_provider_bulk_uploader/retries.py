@@ -25,7 +25,8 @@ from tenacity import (
     RetryCallState,
     retry_if_exception,
     stop_after_attempt,
-    wait_exponential_jitter,
+    wait_exponential,
+    wait_random,
 )
 from tenacity.wait import wait_base
 
@@ -87,8 +88,8 @@ def default_retry_policy(
     jitter: float = 0.5,
 ) -> AsyncRetrying:
     """Retry transport errors, 408, 429 and 5xx up to ``max_attempts`` attempts in all (default 5),
-    waiting ``Retry-After`` when given, else ``initial_wait * 2**n`` seconds plus up to ``jitter`` seconds
-    of random jitter, capped at ``max_wait`` seconds. The last error is re-raised."""
+    waiting ``Retry-After`` when given, else ``initial_wait * 2**(n-1)`` seconds (capped at ``max_wait``)
+    plus up to ``jitter`` seconds of random jitter before attempt ``n + 1``. The last error is re-raised."""
     if max_attempts < 1:
         raise ValueError(f"max_attempts must be >= 1, got {max_attempts}")
     if initial_wait < 0 or max_wait < 0 or jitter < 0:
@@ -97,7 +98,11 @@ def default_retry_policy(
         )
     return AsyncRetrying(
         retry=retry_if_exception(is_retryable),
-        wait=wait_retry_after(wait_exponential_jitter(initial=initial_wait, max=max_wait, jitter=jitter)),
+        # wait_exponential + wait_random rather than wait_exponential_jitter, whose arguments changed name
+        # within tenacity 9.x (``initial`` is deprecated in 9.2)
+        wait=wait_retry_after(
+            wait_exponential(multiplier=initial_wait, max=max_wait) + wait_random(0, jitter)
+        ),
         stop=stop_after_attempt(max_attempts),
         reraise=True,
     )

@@ -289,3 +289,21 @@ async def test_retry_after_is_recorded_on_the_error_and_in_the_message():
     assert (failure.status, failure.attempts) == (429, 2)
     assert "Retry-After 0 s" in failure.error
     assert issubclass(HTTPStatusError, FetchError)
+
+
+def test_default_backoff_is_exponential_capped_and_jittered():
+    from tenacity import RetryCallState
+
+    from airflow_provider_bulk_uploader.errors import TransportError
+
+    def wait_before_attempt(policy, n: int) -> float:
+        state = RetryCallState(policy, fn=None, args=(), kwargs={})
+        state.attempt_number = n
+        state.set_exception((TransportError, TransportError("x", url="u"), None))
+        return policy.wait(state)
+
+    steady = default_retry_policy(initial_wait=0.5, max_wait=4, jitter=0)
+    assert [wait_before_attempt(steady, n) for n in range(1, 7)] == [0.5, 1, 2, 4, 4, 4]
+    jittered = default_retry_policy(initial_wait=0.5, max_wait=4, jitter=0.25)
+    waits = [wait_before_attempt(jittered, 2) for _ in range(50)]
+    assert all(1 <= w <= 1.25 for w in waits) and len(set(waits)) > 1
