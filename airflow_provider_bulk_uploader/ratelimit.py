@@ -98,6 +98,10 @@ class SlotLimiter:
         if self._waiters:
             self._hand_out(loop)
 
+    def free_again_at(self) -> float:
+        """Loop time at which every slot used so far is free again (``-inf`` when none was released)."""
+        return self._ready_at[-1] if self._ready_at else float("-inf")
+
     def slot(self) -> _Slot:
         return _Slot(self)
 

@@ -63,6 +63,10 @@ class UploadedData:
     :param progress_interval: seconds between INFO progress lines (default 10; 0 disables them).
     :param http_backend: ``"aiohttp"`` (default; fast path for :class:`GetAPICall`) or ``"httpx"``
         (every request through ``httpx.AsyncClient``: what respx and ``httpx.MockTransport`` intercept).
+    :param settle: with a rate limit, wait before :meth:`run` returns until every slot it used is free
+        again (at most one ``period`` after the last response), so that a run starting right after this one
+        with a fresh limiter — the next task in the same Airflow pool slot, the next turn of a loop — cannot
+        crowd one window with this run's last requests. Default ``False``; the Airflow layer turns it on.
     """
 
     def __init__(
@@ -80,6 +84,7 @@ class UploadedData:
         verify_ssl: bool = True,
         progress_interval: float = 10.0,
         http_backend: str = "aiohttp",
+        settle: bool = False,
     ):
         if not callable(getattr(store, "add", None)) and not callable(getattr(store, "add_batch", None)):
             raise TypeError(f"store must have an add(item) or add_batch(items) method, got {store!r}")
@@ -113,6 +118,7 @@ class UploadedData:
         self.verify_ssl = verify_ssl
         self.progress_interval = float(progress_interval)
         self.http_backend = http_backend
+        self.settle = bool(settle)
         self._url_maker, self._total = _checked_urls(url_maker)
         self._policy = retry_policy if retry_policy is not None else default_retry_policy()
         self._default_policy = retry_policy is None
@@ -164,11 +170,15 @@ class UploadedData:
             else None
         )
         try:
-            await run.execute(iter(self._url_maker))
+            try:
+                await run.execute(iter(self._url_maker))
+            finally:
+                if progress is not None:
+                    progress.cancel()
+                report.elapsed_seconds = time.monotonic() - started
+            if self.settle and run.limiter is not None:
+                await _settle(run.limiter)
         finally:
-            if progress is not None:
-                progress.cancel()
-            report.elapsed_seconds = time.monotonic() - started
             self._task = None
         logger.info("bulk fetch finished: %s", report)
         return report
@@ -391,6 +401,15 @@ class _Run:
 
 
 _FAILED = object()
+
+
+async def _settle(limiter: SlotLimiter) -> None:
+    """Sleep until every slot of ``limiter`` is reusable (see ``UploadedData(settle=True)``)."""
+    loop = asyncio.get_running_loop()
+    delay = limiter.free_again_at() - loop.time()
+    if delay > 0:
+        logger.info("waiting %.2f s for the rate-limit window to clear before returning (settle=True)", delay)
+        await asyncio.sleep(delay)
 
 
 if sys.version_info >= (3, 11):

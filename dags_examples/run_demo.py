@@ -178,9 +178,9 @@ def main() -> int:
         )
         if stats["rate_limited"]:
             print(
-                "  (server-side 429s: each mapped task instance has its own client-side limiter, so\n"
-                "   back-to-back instances can overlap in the server's 1 s window; the engine waited\n"
-                "   Retry-After and retried)"
+                "  (the server rate-limited requests although each task stays under its limit and waits\n"
+                "   out its window before finishing: is another client using the demo API? The engine\n"
+                "   waited Retry-After and retried)"
             )
         if status:
             print("\nDEMO FAILED: the data on disk does not match the run", file=sys.stderr)

@@ -289,6 +289,7 @@ class BulkFetchHook(BaseHook):
         batch_size: int = 100,
         http_backend: str = "aiohttp",
         progress_interval: float = 10.0,
+        settle: bool = True,
     ) -> UploadedData:
         """An engine ``UploadedData`` for ``urls`` into ``store`` with the connection's limits.
 
@@ -298,6 +299,9 @@ class BulkFetchHook(BaseHook):
         :param batch_size: records handed to the store per call (default 100).
         :param http_backend: ``"aiohttp"`` (fast, default) or ``"httpx"`` (respx-mockable).
         :param progress_interval: seconds between INFO progress lines (default 10).
+        :param settle: return only once the rate-limit window of the last requests has passed (default
+            ``True``), so the next task instance with this connection — the next mapped instance, the next
+            task in the same pool slot — cannot put more than the limit in one window together with this one.
         """
         s = settings or self.get_settings()
         rate_limit = (
@@ -318,6 +322,7 @@ class BulkFetchHook(BaseHook):
             verify_ssl=s.verify_ssl,
             progress_interval=progress_interval,
             http_backend=http_backend,
+            settle=settle,
         )
 
     async def afetch(self, urls: Iterable[str], store: Any, **kwargs: Any) -> FetchReport:

@@ -201,3 +201,32 @@ def test_released_slots_are_reused_so_memory_stays_flat_under_a_huge_quota():
     queued, elapsed = run_virtual(scenario())
     assert elapsed == pytest.approx(20_000 / 64 * 0.01, rel=0.01)  # never throttled
     assert queued <= 7_000  # about one period of requests (6,400 req/s here), not 20,000
+
+
+@pytest.mark.parametrize("settle", [False, True])
+def test_settle_keeps_the_window_across_back_to_back_runs(settle):
+    """Two runs one after the other, each with its own limiter (as two Airflow tasks in one pool slot):
+    only with settle=True does the first wait out its window, so the pair stays within the limit."""
+    rate = Ratelimit(5, timedelta(seconds=1))
+    arrivals: list[float] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        arrivals.append(asyncio.get_running_loop().time())
+        return httpx.Response(200, json={})
+
+    async def scenario():
+        with respx.mock:
+            respx.get(url__startswith="https://api.test/").mock(side_effect=handler)
+            for run in range(2):
+                await UploadedData(
+                    ListStore(),
+                    url_maker=[f"https://api.test/{run}/{i}" for i in range(5)],
+                    rate_limit=rate,
+                    http_backend="httpx",
+                    progress_interval=0,
+                    settle=settle,
+                ).run()
+
+    run_virtual(scenario())
+    assert len(arrivals) == 10
+    assert (max_in_window(arrivals, 1.0) <= 5) is settle
