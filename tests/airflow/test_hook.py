@@ -199,6 +199,15 @@ def test_fetch_with_httpx_backend(set_conn):
     assert request.headers["Accept"] == "application/json"
 
 
+def test_hook_runs_the_engine_with_the_connection_limits_and_settle(set_conn):
+    set_conn(host=BASE, password=TOKEN, extra={"rate_limit_requests": 7, "max_concurrency": 3})
+    uploader = BulkFetchHook().build_uploader([f"{BASE}/items/1"], ListStore())
+    assert uploader.rate_limit is not None and uploader.rate_limit.num_requests == 7
+    assert uploader.max_concurrency == 3
+    # back-to-back tasks with fresh limiters must not crowd one window: each waits its window out
+    assert uploader.settle is True
+
+
 def test_fetch_against_the_demo_api(api, monkeypatch):
     monkeypatch.setenv("AIRFLOW_CONN_DEMO", conn_json(api.url, rate_limit_requests=500))
     store = ListStore()
