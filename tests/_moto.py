@@ -19,8 +19,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
-import signal
 import socket
 import subprocess
 import sys
@@ -31,6 +29,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from tests._processes import stop_process_group
 
 __all__ = ["MotoS3", "moto_s3"]
 
@@ -109,14 +109,7 @@ def _server(port: int, timeout: float) -> Iterator[str]:
             _wait_ready(endpoint, timeout, proc, log)
             yield endpoint
         finally:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=10)
+            stop_process_group(proc)
             log.unlink(missing_ok=True)
             logdir.rmdir()
     else:  # pragma: no cover - the venv normally has the CLI

@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
-import signal
 import subprocess
 import sys
 import time
@@ -27,6 +25,7 @@ from pathlib import Path
 import pytest
 
 from airflow_provider_bulk_uploader.get_provider_info import get_provider_info
+from tests._processes import airflow_env, stop_process_group
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 
@@ -72,17 +71,9 @@ def _declared() -> dict:
 @pytest.fixture(scope="module")
 def api_server(tmp_path_factory: pytest.TempPathFactory):
     home = tmp_path_factory.mktemp("airflow_home_api")
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("AIRFLOW__", "AIRFLOW_CONN_", "AIRFLOW_VAR_"))
-        and k not in ("AIRFLOW_HOME", "AIRFLOW_CONFIG")
-    }
-    env.update(
-        AIRFLOW_HOME=str(home),
-        AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=f"sqlite:///{home / 'airflow.db'}",
-        AIRFLOW__CORE__LOAD_EXAMPLES="False",
-        AIRFLOW__CORE__DAGS_FOLDER=str(home / "dags"),
+    env = airflow_env(
+        home,
+        f"sqlite:///{home / 'airflow.db'}",
         AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS="True",
         AIRFLOW__API__WORKERS="1",
         AIRFLOW__API_AUTH__JWT_SECRET="test-only-secret",
@@ -131,14 +122,7 @@ def api_server(tmp_path_factory: pytest.TempPathFactory):
         print(f"api-server ready in {time.monotonic() - started:.1f}s")
         yield base
     finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=10)
+        stop_process_group(proc, grace_seconds=20)
 
 
 @pytest.fixture(scope="module")

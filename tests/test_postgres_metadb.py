@@ -24,6 +24,7 @@ from pathlib import Path
 import pytest
 
 from tests._postgres import create_database, postgres_url_or_skip
+from tests._processes import airflow_env
 
 pytestmark = [pytest.mark.postgres, pytest.mark.timeout(300)]
 
@@ -65,20 +66,7 @@ TINY_DAG = textwrap.dedent(
 
 
 def _airflow_env(home: Path, url: str) -> dict[str, str]:
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("AIRFLOW__", "AIRFLOW_CONN_", "AIRFLOW_VAR_"))
-        and k not in ("AIRFLOW_HOME", "AIRFLOW_CONFIG")
-    }
-    env.update(
-        AIRFLOW_HOME=str(home),
-        AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=url,
-        AIRFLOW__CORE__LOAD_EXAMPLES="False",
-        AIRFLOW__CORE__DAGS_FOLDER=str(home / "dags"),
-        AIRFLOW__CORE__UNIT_TEST_MODE="False",
-    )
-    return env
+    return airflow_env(home, url, AIRFLOW__CORE__UNIT_TEST_MODE="False")
 
 
 def _airflow_cmd() -> list[str]:
