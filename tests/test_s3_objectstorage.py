@@ -14,23 +14,20 @@ from __future__ import annotations
 import asyncio
 import gzip
 import json
-from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from typing import Any
 
 import pytest
 
 from tests._moto import MotoS3, moto_s3
+from tests.airflow.helpers import make_context, utc
+
+RUN_ID = "scheduled__2024-01-01T00:00:00+00:00"
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 
 CONN_ID = "aws_test"
 BUCKET = "bulk-fetch-test"
 TOKEN = "s3-test-token-1a2b3c4d5e"
-
-
-def utc(*args: int) -> datetime:
-    return datetime(*args, tzinfo=timezone.utc)  # type: ignore[misc]
 
 
 @pytest.fixture(scope="module")
@@ -99,7 +96,7 @@ def _store(s3: MotoS3, base: str, *, map_index: int = -1, records_per_part: int 
     meta = RunMeta(
         dag_id="s3_dag",
         task_id="fetch",
-        run_id="scheduled__2024-01-01T00:00:00+00:00",
+        run_id=RUN_ID,
         map_index=map_index,
         interval=interval,
         partition=interval.token(),
@@ -197,29 +194,6 @@ def test_store_failure_report_is_redacted_and_mapped_names_do_not_collide(s3: Mo
 # -- the operator, end to end to s3:// --------------------------------------------------------------
 
 
-@dataclass
-class _TI:
-    task_id: str = "fetch"
-    dag_id: str = "s3_dag"
-    run_id: str = "scheduled__2024-01-01T00:00:00+00:00"
-    map_index: int = -1
-    xcom: dict[str, Any] = field(default_factory=dict)
-
-    def xcom_push(self, key: str, value: Any) -> None:
-        self.xcom[key] = value
-
-
-def _context(start: datetime, end: datetime) -> dict[str, Any]:
-    ti = _TI()
-    return {
-        "ti": ti,
-        "task_instance": ti,
-        "run_id": ti.run_id,
-        "data_interval_start": start,
-        "data_interval_end": end,
-    }
-
-
 def test_operator_writes_to_s3_and_backfill_rerun_overwrites(
     s3: MotoS3, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -242,7 +216,9 @@ def test_operator_writes_to_s3_and_backfill_rerun_overwrites(
                 store=f"s3://{CONN_ID}@{BUCKET}/daily",
                 records_per_part=20,
             )
-            return op.execute(_context(utc(2024, 1, 1), utc(2024, 1, 3)))  # two daily chunks
+            return op.execute(
+                make_context(utc(2024, 1, 1), utc(2024, 1, 3), dag_id="s3_dag", run_id=RUN_ID)
+            )  # two daily chunks
 
         first = run()
         keys = s3.keys("daily/")
