@@ -44,10 +44,6 @@ class FetchReport:
         """Requests sent (retries included) per second of wall-clock time."""
         return self.attempts / self.elapsed_seconds if self.elapsed_seconds > 0 else 0.0
 
-    @property
-    def ok(self) -> bool:
-        return self.failed == 0
-
     def to_dict(self, *, max_failures: int | None = None) -> dict[str, Any]:
         """JSON-safe form; ``max_failures`` keeps only the first N failure records (all by default)."""
         failures = self.failures if max_failures is None else self.failures[:max_failures]

@@ -122,10 +122,6 @@ class CoolDown:
         if until > self._until:
             self._until = until
 
-    @property
-    def active(self) -> bool:
-        return self._until > 0.0 and asyncio.get_running_loop().time() < self._until
-
     async def wait(self) -> None:
         if self._until == 0.0:
             return
