@@ -197,11 +197,13 @@ class _Run:
             self.concurrency = max(1, min(self.concurrency, spec._total))
         self.limiter = SlotLimiter(rate) if rate else None
         self.cooldown = CoolDown()
+        #: the auth's static credentials, when it has them (what the fast path and the redirect guard use)
+        self.credentials = auth if isinstance(auth, CredentialAuth) else None
         self.fast = (
             spec.http_backend == "aiohttp"
             # declared by the class itself: a subclass that overrides content() must not be bypassed
-            and vars(spec.api_call_factory).get("fast_path_method") == "GET"
-            and (auth is None or isinstance(auth, CredentialAuth))
+            and getattr(spec.api_call_factory, "__dict__", {}).get("fast_path_method") == "GET"
+            and (auth is None or self.credentials is not None)
         )
         self.batch: list[Any] = []
         self.flush_lock = asyncio.Lock()
@@ -215,7 +217,7 @@ class _Run:
         if self.fast:
             from .transport import AiohttpTransport
 
-            auth = self.auth if isinstance(self.auth, CredentialAuth) else None
+            auth = self.credentials
             transport = AiohttpTransport(
                 max_connections=self.concurrency,
                 timeout=spec.timeout,
@@ -228,7 +230,6 @@ class _Run:
             return [transport.get_json]
         n_clients = math.ceil(self.concurrency / HTTPX_CONNECTIONS_PER_CLIENT)
         per_client = math.ceil(self.concurrency / n_clients)
-        guard_auth = self.auth if isinstance(self.auth, CredentialAuth) else None
         # one TLS context for every client: building one costs ~50 ms (loading the CA bundle)
         verify: ssl.SSLContext | bool = httpx.create_ssl_context() if spec.verify_ssl else False
         fetchers = []
@@ -240,7 +241,7 @@ class _Run:
                 timeout=spec.timeout,
                 follow_redirects=True,
                 transport=CrossOriginGuard(
-                    httpx.AsyncHTTPTransport(limits=limits, verify=verify), guard_auth
+                    httpx.AsyncHTTPTransport(limits=limits, verify=verify), self.credentials
                 ),
             )
             self._closers.append(client.aclose)
