@@ -440,3 +440,18 @@ async def test_a_cancel_that_comes_before_run_starts_is_not_lost():
         respx.get("https://api.test/items/1").mock(return_value=httpx.Response(200, json={"id": 1}))
         report = await uploader.run()
     assert report.succeeded == 1
+
+
+@respx.mock
+async def test_a_callable_factory_without_a_dict_is_accepted():
+    respx.get(f"{BASE}/items/1").mock(return_value=httpx.Response(200, json={"id": 1}))
+
+    class Factory:
+        __slots__ = ()
+
+        def __call__(self, *, client, url, retry_policy):
+            return GetAPICall(client, url, retry_policy)
+
+    store = ListStore()
+    report = await UploadedData(store, Factory(), [f"{BASE}/items/1"]).run()
+    assert report.succeeded == 1 and store.saved_data() == [{"id": 1}]
