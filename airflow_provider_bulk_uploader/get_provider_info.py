@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from airflow_provider_bulk_uploader.engine import defaults
+
 CONN_TYPE = "bulk_fetch"
 AUTH_TYPES = ("header", "query", "bearer", "basic", "none")
 
@@ -36,18 +38,27 @@ def _conn_fields() -> dict[str, Any]:
         },
         "rate_limit_period_seconds": {
             "label": "Rate limit: period (seconds)",
-            "description": "Length of the rate-limit window in seconds (default 1).",
-            "schema": {"type": ["number", "null"], "exclusiveMinimum": 0, "default": 1},
+            "description": "Length of the rate-limit window in seconds "
+            f"(default {defaults.RATE_LIMIT_PERIOD_SECONDS:g}).",
+            "schema": {
+                "type": ["number", "null"],
+                "exclusiveMinimum": 0,
+                "default": defaults.RATE_LIMIT_PERIOD_SECONDS,
+            },
         },
         "max_concurrency": {
             "label": "Max concurrency",
-            "description": "Requests in flight at once (default 64).",
-            "schema": {"type": ["integer", "null"], "minimum": 1, "default": 64},
+            "description": f"Requests in flight at once (default {defaults.MAX_CONCURRENCY}).",
+            "schema": {"type": ["integer", "null"], "minimum": 1, "default": defaults.MAX_CONCURRENCY},
         },
         "timeout_seconds": {
             "label": "Timeout (seconds)",
-            "description": "Timeout of one request attempt in seconds (default 30).",
-            "schema": {"type": ["number", "null"], "exclusiveMinimum": 0, "default": 30},
+            "description": f"Timeout of one attempt in seconds (default {defaults.TIMEOUT_SECONDS:g}).",
+            "schema": {
+                "type": ["number", "null"],
+                "exclusiveMinimum": 0,
+                "default": defaults.TIMEOUT_SECONDS,
+            },
         },
         "headers": {
             "label": "Extra headers (JSON)",

@@ -17,7 +17,6 @@ from typing import Any
 
 import httpx
 from airflow.sdk import BaseHook
-from airflow.sdk.exceptions import AirflowFailException
 from airflow.sdk.log import mask_secret
 
 from airflow_provider_bulk_uploader import (
@@ -32,18 +31,16 @@ from airflow_provider_bulk_uploader import (
     redact,
     redact_url,
 )
+from airflow_provider_bulk_uploader.engine import defaults
+from airflow_provider_bulk_uploader.exceptions import BulkFetchConfigError
 from airflow_provider_bulk_uploader.get_provider_info import AUTH_TYPES, CONN_TYPE
 
 __all__ = ["BulkFetchConfigError", "BulkFetchHook", "BulkFetchSettings"]
 
-DEFAULT_CONN_ID = "bulk_fetch_default"
-DEFAULT_MAX_CONCURRENCY = 64
-DEFAULT_TIMEOUT_SECONDS = 30.0
-DEFAULT_RATE_LIMIT_PERIOD_SECONDS = 1.0
-
-
-class BulkFetchConfigError(AirflowFailException, ValueError):
-    """A connection field or operator argument is invalid. Fails the task without retries."""
+DEFAULT_CONN_ID = defaults.CONN_ID
+DEFAULT_MAX_CONCURRENCY = defaults.MAX_CONCURRENCY
+DEFAULT_TIMEOUT_SECONDS = defaults.TIMEOUT_SECONDS
+DEFAULT_RATE_LIMIT_PERIOD_SECONDS = defaults.RATE_LIMIT_PERIOD_SECONDS
 
 
 @dataclass(frozen=True)
@@ -286,9 +283,9 @@ class BulkFetchHook(BaseHook):
         *,
         settings: BulkFetchSettings | None = None,
         retry_max_attempts: int | None = None,
-        batch_size: int = 100,
-        http_backend: str = "aiohttp",
-        progress_interval: float = 10.0,
+        batch_size: int = defaults.BATCH_SIZE,
+        http_backend: defaults.HttpBackend = defaults.HTTP_BACKEND,
+        progress_interval: float = defaults.PROGRESS_INTERVAL_SECONDS,
         settle: bool = True,
     ) -> UploadedData:
         """An engine ``UploadedData`` for ``urls`` into ``store`` with the connection's limits.

@@ -11,11 +11,10 @@ from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowException
 
 from airflow_provider_bulk_uploader import FetchReport
-from airflow_provider_bulk_uploader.hooks.bulk_fetch import (
-    DEFAULT_CONN_ID,
-    BulkFetchConfigError,
-    BulkFetchHook,
-)
+from airflow_provider_bulk_uploader.engine import defaults
+from airflow_provider_bulk_uploader.engine.validation import require_int
+from airflow_provider_bulk_uploader.exceptions import BulkFetchConfigError, BulkFetchFailuresError
+from airflow_provider_bulk_uploader.hooks.bulk_fetch import DEFAULT_CONN_ID, BulkFetchHook
 from airflow_provider_bulk_uploader.storage import XCOM_RECORDS_KEY, RunMeta, XComStore, make_store
 from airflow_provider_bulk_uploader.storage.base import check_record_path, failure_dicts
 from airflow_provider_bulk_uploader.storage.xcom import DEFAULT_XCOM_MAX_BYTES
@@ -26,16 +25,11 @@ from airflow_provider_bulk_uploader.utils.intervals import (
     split_interval,
 )
 from airflow_provider_bulk_uploader.utils.urls import UrlPlan, coerce_ids, placeholders_in
-from airflow_provider_bulk_uploader.validation import require_int
 
 __all__ = ["BulkFetchFailuresError", "BulkFetchOperator"]
 
 #: Failures listed in the XCom summary (all of them go to the failure report in object storage).
-SUMMARY_FAILURES = 20
-
-
-class BulkFetchFailuresError(AirflowException):
-    """More requests failed than ``max_failures`` allows (raised after what succeeded was written)."""
+SUMMARY_FAILURES = defaults.SUMMARY_FAILURES
 
 
 class BulkFetchOperator(BaseOperator):
@@ -104,8 +98,8 @@ class BulkFetchOperator(BaseOperator):
         retry_max_attempts: int | None = None,
         xcom_max_bytes: int = DEFAULT_XCOM_MAX_BYTES,
         compression: str = "gzip",
-        records_per_part: int = 10_000,
-        http_backend: str = "aiohttp",
+        records_per_part: int = defaults.RECORDS_PER_PART,
+        http_backend: defaults.HttpBackend = defaults.HTTP_BACKEND,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)

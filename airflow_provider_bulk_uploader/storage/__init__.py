@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from airflow_provider_bulk_uploader.engine import defaults
 from airflow_provider_bulk_uploader.storage.base import OutputStore, RunMeta, extract_records
 from airflow_provider_bulk_uploader.storage.object_storage import ObjectStorageStore, as_object_storage_path
 from airflow_provider_bulk_uploader.storage.xcom import (
@@ -34,7 +35,7 @@ def make_store(
     record_path: str | None = None,
     xcom_max_bytes: int = DEFAULT_XCOM_MAX_BYTES,
     compression: str = "gzip",
-    records_per_part: int = 10_000,
+    records_per_part: int = defaults.RECORDS_PER_PART,
 ) -> XComStore | ObjectStorageStore:
     """The store for the operator's ``store`` argument: ``"xcom"`` or an object-storage location."""
     if isinstance(spec, str) and spec.strip().lower() == "xcom":

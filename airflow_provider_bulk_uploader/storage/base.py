@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from airflow_provider_bulk_uploader import FetchReport, redact, redact_url
-from airflow_provider_bulk_uploader.hooks.bulk_fetch import BulkFetchConfigError
+from airflow_provider_bulk_uploader.exceptions import BulkFetchConfigError
 from airflow_provider_bulk_uploader.utils.intervals import Interval
 
 __all__ = ["OutputStore", "RunMeta", "extract_records", "failure_dicts"]

@@ -30,14 +30,15 @@ from typing import Any
 from airflow.sdk import ObjectStoragePath
 
 from airflow_provider_bulk_uploader import FetchReport, redact_url
-from airflow_provider_bulk_uploader.hooks.bulk_fetch import BulkFetchConfigError
+from airflow_provider_bulk_uploader.engine import defaults
+from airflow_provider_bulk_uploader.exceptions import BulkFetchConfigError
 from airflow_provider_bulk_uploader.storage.base import RunMeta, failure_dicts, iter_records
 
 __all__ = ["COMPRESSIONS", "MANIFEST_FORMAT", "ObjectStorageStore", "as_object_storage_path"]
 
 COMPRESSIONS = ("gzip", "none")
 MANIFEST_FORMAT = "bulk-fetch-manifest/1"
-DEFAULT_RECORDS_PER_PART = 10_000
+DEFAULT_RECORDS_PER_PART = defaults.RECORDS_PER_PART
 _LOCAL_PROTOCOLS = {"", "file", "local"}
 
 

@@ -5,22 +5,18 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from airflow.sdk.exceptions import AirflowFailException
-
 from airflow_provider_bulk_uploader import FetchReport
+from airflow_provider_bulk_uploader.engine import defaults
+from airflow_provider_bulk_uploader.engine.validation import require_int
+from airflow_provider_bulk_uploader.exceptions import XComTooLargeError
 from airflow_provider_bulk_uploader.storage.base import iter_records
-from airflow_provider_bulk_uploader.validation import require_int
 
 __all__ = ["DEFAULT_XCOM_MAX_BYTES", "XCOM_RECORDS_KEY", "XComStore", "XComTooLargeError"]
 
 #: Default cap on the JSON size of the records pushed to XCom: 1 MiB.
-DEFAULT_XCOM_MAX_BYTES = 1024 * 1024
+DEFAULT_XCOM_MAX_BYTES = defaults.XCOM_MAX_BYTES
 #: XCom key the records are pushed under (the return value is the run summary).
 XCOM_RECORDS_KEY = "records"
-
-
-class XComTooLargeError(AirflowFailException):
-    """The records would exceed ``xcom_max_bytes``. Retrying would not help, so the task fails at once."""
 
 
 class XComStore:

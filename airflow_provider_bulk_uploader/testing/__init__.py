@@ -1,4 +1,4 @@
-"""Test helpers shipped with the provider: a deterministic loopback demo API (see ``demo_api``)."""
+"""Test helpers shipped with the provider: a deterministic loopback demo API (the ``demo_api`` package)."""
 
 from airflow_provider_bulk_uploader.testing.demo_api import (
     DemoAPI,

@@ -16,8 +16,8 @@ from datetime import date, datetime, timezone
 from typing import Any
 
 from airflow_provider_bulk_uploader import days_intervals
-from airflow_provider_bulk_uploader.hooks.bulk_fetch import BulkFetchConfigError
-from airflow_provider_bulk_uploader.validation import require_int
+from airflow_provider_bulk_uploader.engine.validation import require_int
+from airflow_provider_bulk_uploader.exceptions import BulkFetchConfigError
 
 __all__ = [
     "Interval",

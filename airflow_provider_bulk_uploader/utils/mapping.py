@@ -17,9 +17,9 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from airflow_provider_bulk_uploader.hooks.bulk_fetch import BulkFetchConfigError
+from airflow_provider_bulk_uploader.engine.validation import require_int
+from airflow_provider_bulk_uploader.exceptions import BulkFetchConfigError
 from airflow_provider_bulk_uploader.utils.intervals import resolve_interval, split_interval
-from airflow_provider_bulk_uploader.validation import require_int
 
 __all__ = ["id_range_kwargs", "interval_kwargs", "max_map_length"]
 

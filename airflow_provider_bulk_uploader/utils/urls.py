@@ -16,7 +16,7 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 from airflow_provider_bulk_uploader import id_iterator
-from airflow_provider_bulk_uploader.hooks.bulk_fetch import BulkFetchConfigError
+from airflow_provider_bulk_uploader.exceptions import BulkFetchConfigError
 from airflow_provider_bulk_uploader.utils.intervals import Interval, IsoDatetime
 
 __all__ = ["PLACEHOLDERS", "UrlPlan", "coerce_ids", "placeholders_in"]

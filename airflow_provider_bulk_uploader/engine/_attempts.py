@@ -1,0 +1,121 @@
+"""Step 2 of a run: one URL's attempts — a rate-limit slot, the shared cool-down, the request, and the
+retry policy after a first failure — ending in the parsed body or a :class:`~.report.Failure` entry."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from tenacity import AsyncRetrying, RetryError
+
+from . import defaults
+from ._transports import Fetch
+from .errors import FetchError
+from .ratelimit import SlotLimiter
+from .redaction import redact_url
+from .report import Failure, FetchReport
+from .responses import to_fetch_error
+from .retries import CoolDown
+
+logger = logging.getLogger("airflow_provider_bulk_uploader")
+
+#: What :meth:`Attempts.fetch` returns for a URL that failed for good (already in the report).
+FAILED: Any = object()
+
+
+class Attempts:
+    """Fetch one URL at a time under a limiter, a cool-down shared by all workers and a retry policy.
+
+    :param policy: the tenacity policy entered after a failed first attempt.
+    :param default_policy: ``policy`` is the engine's default, so a non-retryable first error (a 404) ends
+        the URL at once without entering tenacity.
+    """
+
+    def __init__(
+        self,
+        report: FetchReport,
+        limiter: SlotLimiter | None,
+        policy: AsyncRetrying,
+        *,
+        default_policy: bool,
+    ) -> None:
+        self.report = report
+        self.limiter = limiter
+        self.cooldown = CoolDown()
+        self.policy = policy
+        self.default_policy = default_policy
+        self.debug = logger.isEnabledFor(logging.DEBUG)
+
+    async def fetch(self, url: str, fetch: Fetch) -> Any:
+        """The parsed body of ``url``, or :data:`FAILED` once the policy gave up (the failure is reported)."""
+        try:
+            return await self.attempt(url, fetch)
+        except FetchError as first:
+            return await self._retry(url, fetch, first)
+
+    async def attempt(self, url: str, fetch: Fetch) -> Any:
+        """One request: take a rate-limit slot, wait out any shared cool-down, send, give the slot back.
+
+        The cool-down is checked *after* the slot is granted: a worker that was queued for a slot when a
+        429 arrived must not send during the pause."""
+        cooldown, limiter = self.cooldown, self.limiter
+        if limiter is not None:
+            await limiter.acquire()
+        started = time.monotonic() if self.debug else 0.0
+        try:
+            if cooldown.paused:
+                await cooldown.wait()
+            self.report.attempts += 1
+            data = await fetch(url)
+        except Exception as exc:
+            error = to_fetch_error(exc, url)
+            if error.status == 429:
+                cooldown.pause(
+                    error.retry_after if error.retry_after is not None else defaults.PAUSE_AFTER_429_SECONDS
+                )
+            if self.debug:
+                logger.debug("GET %s failed after %.1f ms: %s", error.url, _ms_since(started), error)
+            raise error from None
+        finally:
+            if limiter is not None:
+                limiter.release()
+        if self.debug:
+            logger.debug("GET %s ok in %.1f ms", redact_url(url), _ms_since(started))
+        return data
+
+    async def _retry(self, url: str, fetch: Fetch, first: FetchError) -> Any:
+        """Continue after a failed first attempt under the retry policy; :data:`FAILED` if it gives up."""
+        attempts = 1
+        if self.default_policy and not first.retryable:
+            self.fail(url, first.status, str(first), attempts)
+            return FAILED
+        pending: list[BaseException] = [first]
+        last: BaseException = first
+        try:
+            async for attempt in self.policy.copy():
+                with attempt:
+                    if pending:
+                        raise pending.pop()  # replay the first failure so tenacity counts and waits for it
+                    attempts += 1
+                    return await self.attempt(url, fetch)
+        except RetryError as exc:
+            last = exc.last_attempt.exception() or exc
+        except FetchError as exc:
+            last = exc
+        except Exception as exc:  # a user policy may raise anything (e.g. from a callback)
+            last = to_fetch_error(exc, url)
+        error = last if isinstance(last, FetchError) else to_fetch_error(last, url)
+        self.fail(url, error.status, str(error), attempts)
+        return FAILED
+
+    def fail(self, url: str, status: int | None, error: str, attempts: int) -> None:
+        """Count ``url`` as failed for good, in the report and in a WARNING line (URL redacted)."""
+        report = self.report
+        report.failed += 1
+        report.failures.append(Failure(url=redact_url(url), status=status, error=error, attempts=attempts))
+        logger.warning("GET %s failed after %d attempt(s): %s", redact_url(url), attempts, error)
+
+
+def _ms_since(started: float) -> float:
+    return (time.monotonic() - started) * 1000.0

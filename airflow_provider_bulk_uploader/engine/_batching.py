@@ -1,0 +1,69 @@
+"""Step 3 of a run: parsed bodies collected into batches of ``batch_size`` and handed to the store, one
+call at a time (an async store keeps receiving while a call is awaited), the last partial batch at the end."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+from typing import Any
+
+from .interfaces import Store
+
+
+class Batcher:
+    """The pending batch of one run and the single path by which records reach ``store``."""
+
+    def __init__(self, store: Store, batch_size: int) -> None:
+        self.store = store
+        self.size = batch_size
+        self.batch: list[Any] = []
+        self.lock = asyncio.Lock()
+        self.store_failed = False
+
+    async def add(self, item: Any) -> None:
+        """Queue one parsed body; hand over every full batch."""
+        self.batch.append(item)
+        if len(self.batch) >= self.size:
+            await self.flush()
+
+    async def flush(self, *, final: bool = False) -> None:
+        """Hand the store every full batch (and with ``final`` the last partial one), never more than
+        ``batch_size`` records per call, one call at a time."""
+        size = self.size
+        if len(self.batch) < size and not (final and self.batch):
+            return
+        async with self.lock:
+            while not self.store_failed and (len(self.batch) >= size or (final and self.batch)):
+                chunk = self.batch[:size]
+                del self.batch[:size]
+                await self._hand_to_store(chunk)
+
+    async def finish(self) -> None:
+        """Hand over the last partial batch, then call the store's ``flush()`` — also after a cancel. After a
+        store error only ``flush()`` runs (to release the store), not another ``add_batch``."""
+        try:
+            if not self.store_failed:
+                await self.flush(final=True)
+        finally:
+            flush = getattr(self.store, "flush", None)
+            if callable(flush):
+                result = flush()
+                if inspect.isawaitable(result):
+                    await result
+
+    async def _hand_to_store(self, chunk: list[Any]) -> None:
+        store = self.store
+        add_batch = getattr(store, "add_batch", None)
+        try:
+            if callable(add_batch):
+                result = add_batch(chunk)
+                if inspect.isawaitable(result):
+                    await result
+                return
+            for item in chunk:
+                result = store.add(item)
+                if inspect.isawaitable(result):
+                    await result
+        except Exception:  # not a cancel: after a cancel the last batch is still handed over
+            self.store_failed = True
+            raise

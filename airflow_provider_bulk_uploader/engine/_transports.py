@@ -1,0 +1,117 @@
+"""Step 1 of a run: the fetchers, one ``fetch(url) -> parsed JSON`` per HTTP client, and their closers.
+
+The aiohttp fast path serves the built-in :class:`~.api_calls.GetAPICall` (one pooled transport); every
+other call factory, and ``http_backend="httpx"``, runs on small ``httpx.AsyncClient`` pools.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import ssl
+import sys
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import httpx
+
+from . import defaults
+from .auth import CredentialAuth, CrossOriginGuard
+
+if TYPE_CHECKING:
+    from .orchestrator import UploadedData
+
+Fetch = Callable[[str], Awaitable[Any]]
+
+
+@dataclass
+class Fetchers:
+    """What :func:`open_fetchers` opened: fetchers to share round-robin among workers, and closers."""
+
+    fetch: list[Fetch]
+    closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    fast: bool = False
+
+    async def aclose(self) -> None:
+        for close in self.closers:
+            await asyncio.shield(close())
+
+
+def uses_fast_path(spec: UploadedData, credentials: CredentialAuth | None, auth: httpx.Auth | None) -> bool:
+    """Whether the run can go on the aiohttp fast path: backend aiohttp, the built-in call (declared by the
+    class itself, so a subclass overriding ``content()`` is not bypassed), and static credentials."""
+    return (
+        spec.http_backend == "aiohttp"
+        and getattr(spec.api_call_factory, "__dict__", {}).get("fast_path_method") == "GET"
+        and (auth is None or credentials is not None)
+    )
+
+
+def open_fetchers(
+    spec: UploadedData, concurrency: int, auth: httpx.Auth | None, credentials: CredentialAuth | None
+) -> Fetchers:
+    """Open the HTTP clients for one run of ``spec`` with ``concurrency`` requests in flight at most."""
+    if uses_fast_path(spec, credentials, auth):
+        return _aiohttp_fetchers(spec, concurrency, credentials)
+    return _httpx_fetchers(spec, concurrency, auth, credentials)
+
+
+def _aiohttp_fetchers(spec: UploadedData, concurrency: int, credentials: CredentialAuth | None) -> Fetchers:
+    from .transport import AiohttpTransport
+
+    transport = AiohttpTransport(
+        max_connections=concurrency,
+        timeout=spec.timeout,
+        headers=spec.headers,
+        credential_headers=credentials.credential_headers if credentials else None,
+        credential_params=credentials.credential_params if credentials else None,
+        verify_ssl=spec.verify_ssl,
+    )
+    return Fetchers([transport.get_json], [transport.aclose], fast=True)
+
+
+def _httpx_fetchers(
+    spec: UploadedData, concurrency: int, auth: httpx.Auth | None, credentials: CredentialAuth | None
+) -> Fetchers:
+    n_clients = math.ceil(concurrency / defaults.HTTPX_CONNECTIONS_PER_CLIENT)
+    per_client = math.ceil(concurrency / n_clients)
+    # one TLS context for every client: building one costs ~50 ms (loading the CA bundle)
+    verify: ssl.SSLContext | bool = httpx.create_ssl_context() if spec.verify_ssl else False
+    opened = Fetchers([])
+    for _ in range(n_clients):
+        limits = httpx.Limits(max_connections=per_client, max_keepalive_connections=per_client)
+        client = httpx.AsyncClient(
+            auth=auth,
+            headers=spec.headers,
+            timeout=spec.timeout,
+            follow_redirects=True,
+            transport=CrossOriginGuard(httpx.AsyncHTTPTransport(limits=limits, verify=verify), credentials),
+        )
+        opened.closers.append(client.aclose)
+        opened.fetch.append(_factory_fetcher(spec, client))
+    return opened
+
+
+def _factory_fetcher(spec: UploadedData, client: httpx.AsyncClient) -> Fetch:
+    factory, policy, timeout = spec.api_call_factory, spec.retry_policy, spec.timeout
+
+    def fetch(url: str) -> Awaitable[Any]:
+        # httpx's timeouts apply to each read, not to the attempt: a trickling body would never time
+        # out. Bound the whole attempt, as the aiohttp path does with its total timeout.
+        return within(timeout, factory(client=client, url=url, retry_policy=policy).content())
+
+    return fetch
+
+
+if sys.version_info >= (3, 11):
+
+    async def within(seconds: float, awaitable: Awaitable[Any]) -> Any:
+        """``await awaitable``, raising ``TimeoutError`` after ``seconds``."""
+        async with asyncio.timeout(seconds):
+            return await awaitable
+
+else:  # pragma: no cover - Python 3.10
+    # asyncio.wait_for on 3.10/3.11 can swallow a cancel that races with completion; timeout() cannot
+    def within(seconds: float, awaitable: Awaitable[Any]) -> Awaitable[Any]:
+        return asyncio.wait_for(awaitable, seconds)

@@ -1,0 +1,70 @@
+"""Turn one HTTP response (from any transport) into parsed JSON or a :class:`FetchError`, identically
+for the aiohttp fast path, httpx, and custom :class:`~.interfaces.APICall`
+implementations — and map each library's exceptions onto the engine's."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+
+from .errors import FetchError, HTTPStatusError, InvalidJSONError, TransportError
+from .redaction import redact, redact_url
+from .retries import parse_retry_after
+
+__all__ = ["decode_json_response", "to_fetch_error"]
+
+_loads = json.loads
+
+
+def decode_json_response(status: int, header: Callable[[str], str | None], body: bytes, url: str) -> Any:
+    """Parsed JSON body of a 2xx response; :class:`HTTPStatusError` for any other status;
+    :class:`InvalidJSONError` for a 2xx body that is not JSON. A 204 or an empty 2xx body gives ``None``."""
+    if 200 <= status < 300:
+        if not body:
+            return None
+        try:
+            return _loads(body)
+        except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError
+            raise InvalidJSONError(
+                f"HTTP {status} for GET {redact_url(url)} but the body is not valid JSON: {exc}",
+                url=redact_url(url),
+                status=status,
+            ) from None
+    retry_after = parse_retry_after(header("Retry-After")) if status in (429, 503) else None
+    raise HTTPStatusError(url=redact_url(url), status=status, retry_after=retry_after)
+
+
+def to_fetch_error(exc: BaseException, url: str) -> FetchError:
+    """Map an exception raised by one attempt (httpx, aiohttp, asyncio, json, or a custom APICall) onto
+    the engine's :class:`FetchError` family, with every message redacted."""
+    if isinstance(exc, FetchError):
+        return exc
+    shown = redact_url(url)
+    if isinstance(exc, httpx.HTTPStatusError):
+        response = exc.response
+        status = response.status_code
+        retry_after = parse_retry_after(response.headers.get("Retry-After")) if status in (429, 503) else None
+        return HTTPStatusError(url=shown, status=status, retry_after=retry_after)
+    if isinstance(exc, ValueError):  # includes aiohttp.InvalidURL and json.JSONDecodeError
+        kind = InvalidJSONError if type(exc).__name__ == "JSONDecodeError" else FetchError
+        return kind(_message(exc, shown), url=shown)
+    if isinstance(exc, (httpx.TransportError, asyncio.TimeoutError, TimeoutError, ConnectionError)) or (
+        _is_aiohttp_client_error(exc)
+    ):
+        return TransportError(_message(exc, shown), url=shown)
+    return FetchError(_message(exc, shown), url=shown)
+
+
+def _message(exc: BaseException, shown_url: str) -> str:
+    detail = redact(str(exc))
+    return f"{type(exc).__name__} for GET {shown_url}" + (f": {detail}" if detail else "")
+
+
+def _is_aiohttp_client_error(exc: BaseException) -> bool:
+    aiohttp = sys.modules.get("aiohttp")  # only loaded when the aiohttp transport is in use
+    return aiohttp is not None and isinstance(exc, aiohttp.ClientError)

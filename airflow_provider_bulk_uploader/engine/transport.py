@@ -1,0 +1,130 @@
+"""The fast transport under the built-in :class:`~airflow_provider_bulk_uploader.engine.api_calls.GetAPICall`.
+
+One ``aiohttp.ClientSession`` whose connection pool is sized to the run's concurrency. Measured on this
+project's benchmark (``benchmarks/throughput.py``), httpx's request/response layer and httpcore's pool
+cost several times more CPU per request than aiohttp's, so the built-in GET bypasses them; custom
+``APICall`` factories still receive an ``httpx.AsyncClient``.
+
+Redirects are followed here (not by aiohttp) so that credentials are only sent to the origin of the URL
+the request was made for: a hop to another scheme/host/port gets neither the auth headers nor the auth
+query parameters.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import urlencode, urljoin, urlsplit
+
+from .auth import is_sensitive_header
+from .errors import TransportError
+from .redaction import redact_url
+from .responses import decode_json_response, to_fetch_error
+
+__all__ = ["AiohttpTransport"]
+
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
+_PROXY_VARIABLES = ("http_proxy", "https_proxy", "all_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY")
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    return (scheme, (parts.hostname or "").lower(), parts.port or {"http": 80, "https": 443}.get(scheme))
+
+
+class AiohttpTransport:
+    """GET-and-decode over aiohttp.
+
+    :param max_connections: size of the connection pool (the engine passes its ``max_concurrency``).
+    :param timeout: seconds for one attempt, connect to last byte.
+    :param headers: headers sent on every request (not credentials: those go in ``credential_headers``).
+    :param credential_headers: / :param credential_params: sent only to the request URL's own origin.
+    :param verify_ssl: verify TLS certificates (default ``True``).
+    :param max_redirects: redirects followed per request (default 10).
+    """
+
+    def __init__(
+        self,
+        *,
+        max_connections: int,
+        timeout: float,
+        headers: Mapping[str, str] | None = None,
+        credential_headers: Mapping[str, str] | None = None,
+        credential_params: Mapping[str, str] | None = None,
+        verify_ssl: bool = True,
+        max_redirects: int = 10,
+    ):
+        import aiohttp  # imported here: ~0.2 s that engine users on the httpx backend never pay
+
+        self._aiohttp = aiohttp
+        self._max_redirects = max_redirects
+        extra, credentials = dict(headers or {}), dict(credential_headers or {})
+        # None rather than {} spares aiohttp a header merge per request
+        self._auth_headers = {**extra, **credentials} or None
+        # what a hop to another origin may carry: no credentials, no credential-like extra headers
+        self._plain_headers = {
+            k: v for k, v in extra.items() if k not in credentials and not is_sensitive_header(k)
+        } or None
+        self._auth_query = urlencode(dict(credential_params)) if credential_params else ""
+        connector = aiohttp.TCPConnector(
+            limit=max_connections, limit_per_host=0, ssl=bool(verify_ssl), ttl_dns_cache=300
+        )
+        self._session = aiohttp.ClientSession(
+            connector=connector,
+            timeout=aiohttp.ClientTimeout(total=timeout),
+            cookie_jar=aiohttp.DummyCookieJar(),
+            # reading the proxy variables costs ~10 µs a request; only pay it when one is set
+            trust_env=any(os.environ.get(name) for name in _PROXY_VARIABLES),
+        )
+        # aiohttp silently re-sends an idempotent request once when a reused connection drops
+        # (ServerDisconnectedError): a second arrival at the server that neither the rate limiter nor the
+        # report would see. Retries are the engine's job; there is no public switch, so turn it off here.
+        if hasattr(self._session, "_retry_connection"):
+            self._session._retry_connection = False
+
+    def _with_credentials(self, url: str) -> str:
+        if not self._auth_query:
+            return url
+        return f"{url}{'&' if '?' in url else '?'}{self._auth_query}"
+
+    async def get_json(self, url: str) -> Any:
+        """GET ``url`` (following redirects) and return its parsed JSON body; raise a ``FetchError``."""
+        try:
+            async with self._session.get(
+                self._with_credentials(url), headers=self._auth_headers, allow_redirects=False
+            ) as response:
+                status = response.status
+                if status not in _REDIRECTS:
+                    body = await response.read()
+                    return decode_json_response(status, response.headers.get, body, url)
+                location = response.headers.get("Location")
+            if location is None:
+                return decode_json_response(status, lambda _name: None, b"", url)
+            return await self._follow(url, urljoin(url, location))
+        except Exception as exc:
+            raise to_fetch_error(exc, url) from None
+
+    async def _follow(self, original: str, target: str) -> Any:
+        origin = _origin(original)
+        for _ in range(self._max_redirects):
+            same_origin = _origin(target) == origin
+            async with self._session.get(
+                self._with_credentials(target) if same_origin else target,
+                headers=self._auth_headers if same_origin else self._plain_headers,
+                allow_redirects=False,
+            ) as response:
+                status = response.status
+                location = response.headers.get("Location")
+                if status not in _REDIRECTS or location is None:
+                    body = await response.read()
+                    return decode_json_response(status, response.headers.get, body, target)
+            target = urljoin(target, location)
+        raise TransportError(
+            f"more than {self._max_redirects} redirects for GET {redact_url(original)}",
+            url=redact_url(original),
+        )
+
+    async def aclose(self) -> None:
+        await self._session.close()

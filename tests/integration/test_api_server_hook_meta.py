@@ -1,0 +1,197 @@
+"""The connection form, end to end: a real ``airflow api-server`` serves ``GET /ui/connections/hook_meta``.
+
+Airflow 3.3's UI builds the "Add connection" form from that endpoint, which reads ``conn-fields``
+and ``ui-field-behaviour`` from ``get_provider_info()`` (the hook's classmethods are not consulted).
+This test starts the API server on a free loopback port against a throwaway SQLite AIRFLOW_HOME and
+checks that what the UI receives matches what the provider declares.
+
+Auth: the default SimpleAuthManager with ``[core] simple_auth_manager_all_admins = True`` adds an admin token
+to every request (``SimpleAllAdminMiddleware``), so no login round trip is needed.
+
+Cost: ~5 s ``airflow db migrate`` + ~15 s API server start-up on a 2-core machine (one server per module).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from airflow_provider_bulk_uploader.get_provider_info import get_provider_info
+from tests.support.processes import airflow_env, stop_process_group
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
+
+CONN_TYPE = "bulk_fetch"
+START_TIMEOUT = 120.0
+# hook_meta's names for the standard connection fields (``schema`` is ``url_schema`` in the API model)
+STANDARD_FIELDS = {
+    "host": "host",
+    "schema": "url_schema",
+    "port": "port",
+    "login": "login",
+    "password": "password",
+    "description": "description",
+}
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _airflow_cmd() -> list[str]:
+    exe = Path(sys.executable).with_name("airflow")
+    return [str(exe)] if exe.exists() else [sys.executable, "-m", "airflow"]
+
+
+def _get(url: str, timeout: float = 10.0) -> tuple[int, bytes]:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as resp:
+            return resp.status, resp.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+
+
+def _declared() -> dict:
+    (entry,) = [c for c in get_provider_info()["connection-types"] if c["connection-type"] == CONN_TYPE]
+    return entry
+
+
+@pytest.fixture(scope="module")
+def api_server(tmp_path_factory: pytest.TempPathFactory):
+    home = tmp_path_factory.mktemp("airflow_home_api")
+    env = airflow_env(
+        home,
+        f"sqlite:///{home / 'airflow.db'}",
+        AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS="True",
+        AIRFLOW__API__WORKERS="1",
+        AIRFLOW__API_AUTH__JWT_SECRET="test-only-secret",
+    )
+    migrate = subprocess.run(
+        [*_airflow_cmd(), "db", "migrate"], env=env, capture_output=True, text=True, timeout=180
+    )
+    assert migrate.returncode == 0, migrate.stdout[-3000:] + migrate.stderr[-3000:]
+
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    log_path = home / "api-server.log"
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(
+            [
+                *_airflow_cmd(),
+                "api-server",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--workers",
+                "1",
+                "--apps",
+                "core",
+            ],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        started = time.monotonic()
+        deadline = started + START_TIMEOUT
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"api-server exited with {proc.returncode}:\n{log_path.read_text()[-4000:]}")
+            with contextlib.suppress(OSError):
+                if _get(f"{base}/api/v2/monitor/health", timeout=2)[0] == 200:
+                    break
+            if time.monotonic() > deadline:
+                pytest.fail(
+                    f"api-server not healthy after {START_TIMEOUT:.0f}s:\n{log_path.read_text()[-4000:]}"
+                )
+            time.sleep(0.25)
+        print(f"api-server ready in {time.monotonic() - started:.1f}s")
+        yield base
+    finally:
+        stop_process_group(proc, grace_seconds=20)
+
+
+@pytest.fixture(scope="module")
+def hook_meta(api_server: str) -> dict:
+    status, body = _get(f"{api_server}/ui/connections/hook_meta")
+    assert status == 200, body[:2000]
+    entries = {entry["connection_type"]: entry for entry in json.loads(body)}
+    assert CONN_TYPE in entries, f"{CONN_TYPE} missing; types served: {sorted(entries)}"
+    return entries[CONN_TYPE]
+
+
+def test_connection_type_is_listed(hook_meta: dict) -> None:
+    declared = _declared()
+    assert hook_meta["hook_name"] == declared["hook-name"] == "Bulk Fetch API"
+    assert hook_meta["hook_class_name"] == declared["hook-class-name"]
+
+
+def test_standard_fields_hidden_relabeled_and_placeholders(hook_meta: dict) -> None:
+    behaviour = _declared()["ui-field-behaviour"]
+    hidden = set(behaviour.get("hidden-fields", []))
+    relabel = behaviour.get("relabeling", {})
+    placeholders = behaviour.get("placeholders", {})
+    served = hook_meta["standard_fields"]
+    assert served is not None
+    for field, api_name in STANDARD_FIELDS.items():
+        expected_any = field in hidden or field in relabel or field in placeholders
+        got = served.get(api_name)
+        if not expected_any:
+            assert got is None, f"{field}: nothing declared but the API serves {got}"
+            continue
+        assert got is not None, f"{field}: declared in ui-field-behaviour but not served"
+        assert got["hidden"] is (field in hidden), field
+        assert got["title"] == relabel.get(field), field
+        assert got["placeholder"] == placeholders.get(field), field
+
+    # the contract from the provider issue: host is the base URL, password the API token
+    assert served["host"]["title"] and "url" in served["host"]["title"].lower()
+    assert served["password"]["title"] and "token" in served["password"]["title"].lower()
+    assert not served["host"]["hidden"] and not served["password"]["hidden"]
+
+
+def test_extra_fields_match_conn_fields(hook_meta: dict) -> None:
+    declared = _declared()["conn-fields"]
+    served = hook_meta["extra_fields"] or {}
+    assert set(served) == set(declared)
+    public_contract = {
+        "auth_type",
+        "auth_name",
+        "rate_limit_requests",
+        "rate_limit_period_seconds",
+        "max_concurrency",
+        "timeout_seconds",
+        "headers",
+        "verify_ssl",
+    }
+    assert public_contract <= set(served), public_contract - set(served)
+    for name, field in declared.items():
+        got = served[name]
+        schema = field.get("schema", {})
+        assert got["schema"].get("title") == field.get("label"), name
+        assert got["description"] == field.get("description"), name
+        assert got["schema"].get("type") == schema.get("type"), name
+        assert got["schema"].get("enum") == schema.get("enum"), name
+        assert got["value"] == schema.get("default"), name
+    assert served["auth_type"]["schema"]["enum"] == ["header", "query", "bearer", "basic", "none"]
+
+
+def test_no_secret_field_leaks_a_default(hook_meta: dict) -> None:
+    # The token is the connection's password, never an extra with a default value.
+    for name, got in (hook_meta["extra_fields"] or {}).items():
+        if got["schema"].get("format") == "password":
+            assert got["value"] in (None, ""), name
