@@ -6,13 +6,14 @@ package root re-exports as the original ``bulk_uploader`` API.
 
 from .api_calls import GetAPICall
 from .auth import BasicAuth, BearerAuth, HeaderAuth, QueryParamsAuth
-from .errors import FetchError, HTTPStatusError, InvalidJSONError, TransportError
+from .errors import FetchError, HTTPStatusError, InvalidJSONError, RateLimitBackendError, TransportError
 from .iterators import days_intervals, id_iterator, loading_urls
 from .orchestrator import UploadedData
-from .ratelimit import Ratelimit
+from .ratelimit import Limiter, Ratelimit
 from .redaction import redact, redact_url, register_secret
 from .report import Failure, FetchReport
 from .retries import default_retry_policy
+from .shared_ratelimit import RedisLimiter
 from .stores import JsonlFileStore, ListStore
 
 __all__ = [
@@ -27,8 +28,11 @@ __all__ = [
     "InvalidJSONError",
     "JsonlFileStore",
     "ListStore",
+    "Limiter",
     "QueryParamsAuth",
+    "RateLimitBackendError",
     "Ratelimit",
+    "RedisLimiter",
     "TransportError",
     "UploadedData",
     "days_intervals",

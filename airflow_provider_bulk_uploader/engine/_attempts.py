@@ -11,8 +11,8 @@ from tenacity import AsyncRetrying, RetryError
 
 from . import defaults
 from ._transports import Fetch
-from .errors import FetchError
-from .ratelimit import SlotLimiter
+from .errors import FetchError, RateLimitBackendError
+from .ratelimit import Limiter
 from .redaction import redact_url
 from .report import Failure, FetchReport
 from .responses import to_fetch_error
@@ -35,7 +35,7 @@ class Attempts:
     def __init__(
         self,
         report: FetchReport,
-        limiter: SlotLimiter | None,
+        limiter: Limiter | None,
         policy: AsyncRetrying,
         *,
         default_policy: bool,
@@ -58,10 +58,16 @@ class Attempts:
         """One request: take a rate-limit slot, wait out any shared cool-down, send, give the slot back.
 
         The cool-down is checked *after* the slot is granted: a worker that was queued for a slot when a
-        429 arrived must not send during the pause."""
+        429 arrived must not send during the pause. It gives the slot back and waits without holding it
+        (a slot held in Redis has a lease that must not run out before the request is sent)."""
         cooldown, limiter = self.cooldown, self.limiter
+        ticket = None
         if limiter is not None:
-            await limiter.acquire()
+            ticket = await limiter.acquire()
+            while cooldown.paused and cooldown.remaining() > 0:
+                limiter.release(ticket)
+                await cooldown.wait()
+                ticket = await limiter.acquire()
         started = time.monotonic() if self.debug else 0.0
         try:
             if cooldown.paused:
@@ -70,16 +76,17 @@ class Attempts:
             data = await fetch(url)
         except Exception as exc:
             error = to_fetch_error(exc, url)
-            if error.status == 429:
-                cooldown.pause(
-                    error.retry_after if error.retry_after is not None else defaults.PAUSE_AFTER_429_SECONDS
-                )
+            if error.status == 429 or (error.status == 503 and error.retry_after is not None):
+                pause = error.retry_after if error.retry_after is not None else defaults.PAUSE_AFTER_429_SECONDS
+                cooldown.pause(pause)
+                if limiter is not None:
+                    limiter.pause(pause)  # every process sharing the limiter's budget
             if self.debug:
                 logger.debug("GET %s failed after %.1f ms: %s", error.url, _ms_since(started), error)
             raise error from None
         finally:
             if limiter is not None:
-                limiter.release()
+                limiter.release(ticket)
         if self.debug:
             logger.debug("GET %s ok in %.1f ms", redact_url(url), _ms_since(started))
         return data
@@ -103,6 +110,8 @@ class Attempts:
             last = exc.last_attempt.exception() or exc
         except FetchError as exc:
             last = exc
+        except RateLimitBackendError:
+            raise  # the run stops: no URL is at fault
         except Exception as exc:  # a user policy may raise anything (e.g. from a callback)
             last = to_fetch_error(exc, url)
         error = last if isinstance(last, FetchError) else to_fetch_error(last, url)

@@ -31,6 +31,22 @@ MAX_RETRY_AFTER_SECONDS = 300.0
 PAUSE_AFTER_429_SECONDS = 1.0
 #: Window of a rate limit when only the number of requests is given, in seconds.
 RATE_LIMIT_PERIOD_SECONDS = 1.0
+#: How a rate limit is enforced: ``strict`` slots (at most N arrivals in any window) or a token ``bucket``.
+RATE_LIMIT_MODES: tuple[Literal["strict", "bucket"], ...] = ("strict", "bucket")
+RATE_LIMIT_MODE: Literal["strict", "bucket"] = "strict"
+#: Where a rate budget lives: ``task`` (in the task's process) or ``shared`` (in Redis, across processes).
+RATE_LIMIT_SCOPES: tuple[Literal["task", "shared"], ...] = ("task", "shared")
+RATE_LIMIT_SCOPE: Literal["task", "shared"] = "task"
+#: Seconds a slot held in Redis outlives the attempt timeout before it is taken back (a dead holder).
+SHARED_LEASE_MARGIN_SECONDS = 10.0
+#: Bounds of a shared limiter's wait between two tries at Redis when no slot is free, in seconds: the
+#: floor lets several freed slots be granted in one round trip, the cap bounds the wait on a stale hint.
+SHARED_POLL_MIN_SECONDS = 0.002
+SHARED_POLL_MAX_SECONDS = 0.25
+#: A shared limiter gives up after Redis has been unreachable this long (seconds), retrying meanwhile.
+SHARED_REDIS_RETRY_SECONDS = 15.0
+#: Prefix of every Redis key a shared limiter writes (``<prefix>{<rate_limit_key>}:...``).
+SHARED_KEY_PREFIX = "bulkfetch:ratelimit:"
 #: Connections per ``httpx.AsyncClient`` on the httpx path. httpcore scans its whole pool on every
 #: request (measured: 1.5 ms CPU/request at 4 connections, 4.4 ms at 64), so many small pools beat one big.
 HTTPX_CONNECTIONS_PER_CLIENT = 8

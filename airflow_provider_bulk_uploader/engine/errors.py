@@ -5,7 +5,7 @@ Every message is built from a redacted URL, so it is safe to log or to put in a 
 
 from __future__ import annotations
 
-__all__ = ["FetchError", "HTTPStatusError", "InvalidJSONError", "TransportError"]
+__all__ = ["FetchError", "HTTPStatusError", "InvalidJSONError", "RateLimitBackendError", "TransportError"]
 
 
 class FetchError(Exception):
@@ -47,3 +47,8 @@ class TransportError(FetchError):
 
 class InvalidJSONError(FetchError):
     """A 2xx response whose body is not valid JSON. Not retried: the server said it succeeded."""
+
+
+class RateLimitBackendError(RuntimeError):
+    """The store of a shared rate limit (Redis) is unreachable: the whole run stops (what succeeded is still
+    flushed) rather than send requests no limiter counted. Not a :class:`FetchError`: no URL is at fault."""

@@ -21,7 +21,7 @@ from .api_calls import GetAPICall
 from .auth import CredentialAuth
 from .interfaces import Store
 from .progress import log_progress_every
-from .ratelimit import Ratelimit, SlotLimiter
+from .ratelimit import Limiter, Ratelimit, new_limiter
 from .report import FetchReport
 from .retries import default_retry_policy
 from .validation import require_int
@@ -42,7 +42,9 @@ class UploadedData:
     :param url_maker: any iterable of absolute http(s) URLs; consumed lazily (a generator of a million
         URLs is never materialised). When it has a ``len()``, progress lines show done/total and an ETA.
     :param rate_limit: at most ``num_requests`` requests in any window of ``period``, retries
-        included, counted as arrivals at the server. ``None`` (default): no rate limit.
+        included, counted as arrivals at the server (``Ratelimit(mode="bucket")``: a token bucket). Or a
+        :class:`~.ratelimit.Limiter` to share, e.g. :class:`~.shared_ratelimit.RedisLimiter` (one budget
+        across processes). ``None`` (default): no rate limit.
     :param max_concurrency: requests in flight at most (default 64); the connection pool is sized to it.
         With a rate limit it is also capped at ``rate_limit.num_requests``.
     :param retry_policy: a ``tenacity.AsyncRetrying`` that replaces :func:`default_retry_policy` (5
@@ -66,7 +68,7 @@ class UploadedData:
         store: Store,
         api_call_factory: Callable[..., Any] = GetAPICall,
         url_maker: Iterable[str] = (),
-        rate_limit: Ratelimit | None = None,
+        rate_limit: Ratelimit | Limiter | None = None,
         *,
         max_concurrency: int = defaults.MAX_CONCURRENCY,
         retry_policy: AsyncRetrying | None = None,
@@ -82,8 +84,8 @@ class UploadedData:
             raise TypeError(f"store must have an add(item) or add_batch(items) method, got {store!r}")
         if not callable(api_call_factory):
             raise TypeError(f"api_call_factory must be callable, got {api_call_factory!r}")
-        if rate_limit is not None and not isinstance(rate_limit, Ratelimit):
-            raise TypeError(f"rate_limit must be a Ratelimit or None, got {rate_limit!r}")
+        if rate_limit is not None and not isinstance(rate_limit, (Ratelimit, Limiter)):
+            raise TypeError(f"rate_limit must be a Ratelimit, a Limiter or None, got {rate_limit!r}")
         require_int("max_concurrency", max_concurrency, 1)
         require_int("batch_size", batch_size, 1)
         if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0:
@@ -145,12 +147,13 @@ class UploadedData:
         run = _Run(self, report, auth)
         started = time.monotonic()
         total = self._total
+        rate = run.rate
         logger.info(
             "bulk fetch: %s URLs, concurrency %d, rate limit %s, backend %s",
             total if total is not None else "unknown number of",
             run.concurrency,
-            f"{self.rate_limit.num_requests}/{self.rate_limit.period_seconds:g} s"
-            if self.rate_limit
+            f"{rate.num_requests}/{rate.period_seconds:g} s {rate.mode}" + (" shared" if run.shared else "")
+            if rate
             else "none",
             "aiohttp (fast path)" if run.fast else "httpx",
         )
@@ -170,6 +173,8 @@ class UploadedData:
                 await _settle(run.limiter)
         finally:
             self._task = None
+            if run.limiter is not None:
+                await run.limiter.aclose()
         logger.info("bulk fetch finished: %s", report)
         return report
 
@@ -183,11 +188,17 @@ class _Run:
         self.spec = spec
         self.report = report
         self.auth = auth
-        rate = spec.rate_limit
+        given = spec.rate_limit
+        #: a limiter passed in (shared through Redis) rather than built here from a Ratelimit
+        self.shared = given is not None and not isinstance(given, Ratelimit)
+        self.limiter: Limiter | None = (
+            new_limiter(given) if isinstance(given, Ratelimit) else given  # type: ignore[assignment]
+        )
+        self.rate: Ratelimit | None = self.limiter.rate if self.limiter is not None else None
+        rate = self.rate
         self.concurrency = min(spec.max_concurrency, rate.num_requests) if rate else spec.max_concurrency
         if spec._total is not None:
             self.concurrency = max(1, min(self.concurrency, spec._total))
-        self.limiter = SlotLimiter(rate) if rate else None
         #: the auth's static credentials, when it has them (what the fast path and the redirect guard use)
         self.credentials = auth if isinstance(auth, CredentialAuth) else None
         self.fast = uses_fast_path(spec, self.credentials, auth)
@@ -231,7 +242,7 @@ class _Run:
             await batcher.add(data)
 
 
-async def _settle(limiter: SlotLimiter) -> None:
+async def _settle(limiter: Limiter) -> None:
     """Sleep until every slot of ``limiter`` is reusable (see ``UploadedData(settle=True)``)."""
     loop = asyncio.get_running_loop()
     delay = limiter.free_again_at() - loop.time()

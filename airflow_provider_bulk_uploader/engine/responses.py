@@ -14,7 +14,7 @@ import httpx
 
 from .errors import FetchError, HTTPStatusError, InvalidJSONError, TransportError
 from .redaction import redact, redact_url
-from .retries import parse_retry_after
+from .retries import pause_after
 
 __all__ = ["decode_json_response", "to_fetch_error"]
 
@@ -35,8 +35,7 @@ def decode_json_response(status: int, header: Callable[[str], str | None], body:
                 url=redact_url(url),
                 status=status,
             ) from None
-    retry_after = parse_retry_after(header("Retry-After")) if status in (429, 503) else None
-    raise HTTPStatusError(url=redact_url(url), status=status, retry_after=retry_after)
+    raise HTTPStatusError(url=redact_url(url), status=status, retry_after=pause_after(status, header))
 
 
 def to_fetch_error(exc: BaseException, url: str) -> FetchError:
@@ -48,8 +47,7 @@ def to_fetch_error(exc: BaseException, url: str) -> FetchError:
     if isinstance(exc, httpx.HTTPStatusError):
         response = exc.response
         status = response.status_code
-        retry_after = parse_retry_after(response.headers.get("Retry-After")) if status in (429, 503) else None
-        return HTTPStatusError(url=shown, status=status, retry_after=retry_after)
+        return HTTPStatusError(url=shown, status=status, retry_after=pause_after(status, response.headers.get))
     if isinstance(exc, ValueError):  # includes aiohttp.InvalidURL and json.JSONDecodeError
         kind = InvalidJSONError if type(exc).__name__ == "JSONDecodeError" else FetchError
         return kind(_message(exc, shown), url=shown)

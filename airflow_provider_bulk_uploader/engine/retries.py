@@ -9,6 +9,9 @@ Small composable pieces in tenacity's style:
 * :func:`default_retry_policy` — the two above, bounded attempts, re-raising the last error.
 * :class:`CoolDown` — one pause shared by all workers: a 429 stops *every* request until its
   Retry-After has passed, not only the one that received it.
+* :func:`parse_retry_after` / :func:`parse_ratelimit_reset` / :func:`pause_after` — the one place that
+  reads what a server says about when to come back (``Retry-After``; the ``RateLimit`` headers of the IETF
+  draft and their legacy ``X-RateLimit-*`` forms, epoch or delta).
 
 The engine enters tenacity only after a first attempt has failed (wrapping every request in
 ``AsyncRetrying`` costs ~180 µs of CPU each), so the success path pays nothing for retries.
@@ -18,7 +21,9 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import re
 import time
+from collections.abc import Callable
 
 from tenacity import (
     AsyncRetrying,
@@ -33,7 +38,15 @@ from tenacity.wait import wait_base
 from . import defaults
 from .errors import FetchError
 
-__all__ = ["CoolDown", "default_retry_policy", "is_retryable", "parse_retry_after", "wait_retry_after"]
+__all__ = [
+    "CoolDown",
+    "default_retry_policy",
+    "is_retryable",
+    "parse_ratelimit_reset",
+    "parse_retry_after",
+    "pause_after",
+    "wait_retry_after",
+]
 
 #: Longest Retry-After honoured, in seconds; a larger value is clipped to this.
 MAX_RETRY_AFTER_SECONDS = defaults.MAX_RETRY_AFTER_SECONDS
@@ -59,6 +72,65 @@ def parse_retry_after(value: str | None, *, now: float | None = None) -> float |
     if seconds != seconds:  # NaN
         return None
     return min(max(seconds, 0.0), MAX_RETRY_AFTER_SECONDS)
+
+
+#: A reset value above this is an epoch timestamp (seconds; above 1e12: milliseconds), not a delta.
+_EPOCH_SECONDS = 1_000_000_000
+_DRAFT_PARAM = re.compile(r"(?:^|[;,\s])(remaining|reset|r|t)\s*=\s*\"?(-?[0-9.]+)", re.IGNORECASE)
+
+
+def _reset_seconds(value: str, now: float | None) -> float | None:
+    try:
+        reset = float(value.strip())
+    except ValueError:
+        return None
+    if reset != reset:  # NaN
+        return None
+    if reset > _EPOCH_SECONDS:  # an epoch timestamp (GitHub's X-RateLimit-Reset), seconds or milliseconds
+        reset = (reset / 1000.0 if reset > _EPOCH_SECONDS * 1000 else reset) - (time.time() if now is None else now)
+    return min(max(reset, 0.0), MAX_RETRY_AFTER_SECONDS)
+
+
+def parse_ratelimit_reset(header: Callable[[str], str | None], *, now: float | None = None) -> float | None:
+    """Seconds until the quota is back when the response's rate-limit headers say it is used up (remaining
+    0), else ``None``. ``header(name)`` returns a header's value (case-insensitive lookup).
+
+    Read, in order: the IETF draft's structured ``RateLimit`` header (``"default";r=0;t=30`` in recent
+    drafts, ``limit=100, remaining=0, reset=30`` in earlier ones); the draft's separate
+    ``RateLimit-Remaining`` + ``RateLimit-Reset``; the legacy ``X-RateLimit-Remaining`` +
+    ``X-RateLimit-Reset`` (or ``X-RateLimit-Reset-After``). A reset is delta seconds, or an epoch timestamp
+    in seconds or milliseconds when it is that large. Never negative; clipped to
+    :data:`MAX_RETRY_AFTER_SECONDS`.
+    """
+    combined = header("RateLimit")
+    if combined:
+        params = {k.lower(): v for k, v in _DRAFT_PARAM.findall(combined)}
+        remaining = params.get("r", params.get("remaining"))
+        reset = params.get("t", params.get("reset"))
+        if remaining is not None and reset is not None:
+            return _reset_seconds(reset, now) if float(remaining) <= 0 else None
+    for prefix in ("RateLimit-", "X-RateLimit-"):
+        remaining = header(prefix + "Remaining")
+        if remaining is None:
+            continue
+        try:
+            if float(remaining.strip()) > 0:
+                return None
+        except ValueError:
+            return None
+        reset = header(prefix + "Reset") or header(prefix + "Reset-After")
+        return None if reset is None else _reset_seconds(reset, now)
+    return None
+
+
+def pause_after(status: int, header: Callable[[str], str | None]) -> float | None:
+    """Seconds every request sharing the quota must wait after a ``status`` response, as the server said:
+    for a 429 or 503, ``Retry-After``, else the rate-limit headers when they say the quota is used up
+    (:func:`parse_ratelimit_reset`). ``None`` when the server said nothing (or for another status)."""
+    if status not in (429, 503):
+        return None
+    seconds = parse_retry_after(header("Retry-After"))
+    return seconds if seconds is not None else parse_ratelimit_reset(header)
 
 
 def is_retryable(exc: BaseException) -> bool:
@@ -121,6 +193,12 @@ class CoolDown:
     def paused(self) -> bool:
         """Whether a pause was ever set (cheap: lets the hot path skip awaiting :meth:`wait`)."""
         return self._until != 0.0
+
+    def remaining(self) -> float:
+        """Seconds left in the current pause (0 when none is on)."""
+        if self._until == 0.0:
+            return 0.0
+        return max(0.0, self._until - asyncio.get_running_loop().time())
 
     def pause(self, seconds: float) -> None:
         """Hold every request back for ``seconds`` from now (extends, never shortens, a pause)."""

@@ -1,0 +1,63 @@
+"""One OS process of a shared-rate-limit test: ``python -m tests.support.shared_worker SPEC_JSON``.
+
+SPEC: ``redis`` (URL), ``key``, ``n``, ``period``, ``mode``, ``urls`` (list), ``start_at`` (``time.time()``
+to start at, so that all processes begin together), ``timeout``, ``lease_margin``, ``retry_seconds``,
+``concurrency``. Prints one JSON line: the report's counters, or ``{"error": ...}``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import time
+from datetime import timedelta
+
+from airflow_provider_bulk_uploader import ListStore, Ratelimit, UploadedData, default_retry_policy
+from airflow_provider_bulk_uploader.engine.errors import RateLimitBackendError
+from airflow_provider_bulk_uploader.engine.shared_ratelimit import RedisLimiter
+
+
+async def main(spec: dict) -> dict:
+    rate = Ratelimit(spec["n"], timedelta(seconds=spec["period"]), mode=spec.get("mode", "strict"))
+    timeout = spec.get("timeout", 10.0)
+    limiter = RedisLimiter(
+        rate,
+        spec["redis"],
+        spec["key"],
+        attempt_timeout=timeout,
+        lease_margin=spec.get("lease_margin", 10.0),
+        retry_seconds=spec.get("retry_seconds", 15.0),
+    )
+    store = ListStore()
+    uploader = UploadedData(
+        store,
+        url_maker=spec["urls"],
+        rate_limit=limiter,
+        max_concurrency=spec.get("concurrency", 64),
+        timeout=timeout,
+        retry_policy=default_retry_policy(spec.get("attempts", 5), initial_wait=0.05, max_wait=0.2, jitter=0.0),
+        progress_interval=0,
+    )
+    delay = spec.get("start_at", 0) - time.time()
+    if delay > 0:
+        await asyncio.sleep(delay)
+    started = time.time()
+    try:
+        report = await uploader.run()
+    except RateLimitBackendError as exc:
+        return {"error": str(exc), "stored": len(store.saved_data())}
+    return {
+        "succeeded": report.succeeded,
+        "failed": report.failed,
+        "attempts": report.attempts,
+        "stored": len(store.saved_data()),
+        "started": started,
+        "elapsed": time.time() - started,
+        "acquire_calls": limiter.acquire_calls,
+        "granted": limiter.granted,
+    }
+
+
+if __name__ == "__main__":
+    print(json.dumps(asyncio.run(main(json.loads(sys.argv[1])))), flush=True)
