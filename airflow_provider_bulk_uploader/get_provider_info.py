@@ -71,6 +71,34 @@ def _conn_fields() -> dict[str, Any]:
             "description": "Verify the server's TLS certificate (default true).",
             "schema": {"type": ["boolean", "null"], "default": True},
         },
+        "rate_limit_mode": {
+            "label": "Rate limit: mode",
+            "description": "'strict' (default): at most N requests arrive in any window of the period — "
+            "for APIs that count a sliding window; delivers N/(period + latency). 'bucket': a token bucket "
+            "(a burst of N, then N per period) — for APIs that meter with a bucket; uses their whole quota "
+            "but can put up to 2N in one window, which a sliding-window API answers with 429s.",
+            "schema": {"type": ["string", "null"], "enum": [*defaults.RATE_LIMIT_MODES, None], "default": "strict"},
+        },
+        "rate_limit_scope": {
+            "label": "Rate limit: scope",
+            "description": "'task' (default): each task enforces the limit alone, so K parallel tasks "
+            "(mapped instances, backfill runs) send K times it. 'shared': one budget in Redis for every "
+            "task using the same Rate limit key — mapped tasks, backfills and Celery workers together stay "
+            "within the limit. Needs the Redis connection below.",
+            "schema": {"type": ["string", "null"], "enum": [*defaults.RATE_LIMIT_SCOPES, None], "default": "task"},
+        },
+        "rate_limit_key": {
+            "label": "Rate limit: shared key",
+            "description": "Name of the shared budget (scope 'shared'); every connection with the same key "
+            "shares one quota. Default: this connection's id.",
+            "schema": {"type": ["string", "null"]},
+        },
+        "redis_conn_id": {
+            "label": "Rate limit: Redis connection",
+            "description": "Id of an Airflow 'redis' connection holding shared budgets (scope 'shared'), "
+            f"e.g. a database of your Celery broker's Redis. Default: {defaults.REDIS_CONN_ID}.",
+            "schema": {"type": ["string", "null"], "default": defaults.REDIS_CONN_ID},
+        },
         "test_path": {
             "label": "Test path",
             "description": "Path (relative to the base URL) the Test button GETs, e.g. /health; "

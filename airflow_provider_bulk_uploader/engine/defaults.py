@@ -54,6 +54,8 @@ HTTPX_CONNECTIONS_PER_CLIENT = 8
 # -- the Airflow layer's (plain values: reading them imports nothing from Airflow) -------------------------
 #: The connection id a hook or operator uses when none is given.
 CONN_ID = "bulk_fetch_default"
+#: The Airflow ``redis`` connection that holds shared rate budgets (``rate_limit_scope=shared``).
+REDIS_CONN_ID = "redis_default"
 #: Records per part file in object storage.
 RECORDS_PER_PART = 10_000
 #: Cap on the JSON size of the records pushed to XCom, in bytes (1 MiB).

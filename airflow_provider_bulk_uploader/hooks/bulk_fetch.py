@@ -32,6 +32,7 @@ from airflow_provider_bulk_uploader import (
     redact_url,
 )
 from airflow_provider_bulk_uploader.engine import defaults
+from airflow_provider_bulk_uploader.engine.shared_ratelimit import RedisLimiter
 from airflow_provider_bulk_uploader.exceptions import BulkFetchConfigError
 from airflow_provider_bulk_uploader.get_provider_info import AUTH_TYPES, CONN_TYPE
 
@@ -57,6 +58,12 @@ class BulkFetchSettings:
     :param headers: extra request headers.
     :param verify_ssl: verify TLS certificates (default True).
     :param test_path: path the UI's Test button GETs (default: the base URL itself).
+    :param rate_limit_scope: ``task`` (default: the limit holds within each task) or ``shared`` (one
+        budget in Redis for every task using ``rate_limit_key``).
+    :param rate_limit_key: the shared budget's name (default: the connection id).
+    :param redis_conn_id: the Airflow ``redis`` connection holding shared budgets (default ``redis_default``).
+    :param rate_limit_mode: ``strict`` (default: at most N arrivals in any window) or ``bucket`` (a token
+        bucket: a burst of N, then N per period).
     """
 
     base_url: str
@@ -69,6 +76,29 @@ class BulkFetchSettings:
     headers: dict[str, str] = field(default_factory=dict)
     verify_ssl: bool = True
     test_path: str | None = None
+    rate_limit_scope: str = defaults.RATE_LIMIT_SCOPE
+    rate_limit_key: str | None = None
+    redis_conn_id: str | None = None
+    rate_limit_mode: str = defaults.RATE_LIMIT_MODE
+
+    def effective_concurrency(self, n_requests: int | None = None) -> int:
+        """Requests in flight the engine will really use: ``max_concurrency`` capped at the rate limit's
+        requests per period and at the number of requests."""
+        value = self.max_concurrency
+        if self.rate_limit_requests:
+            value = min(value, self.rate_limit_requests)
+        if n_requests is not None:
+            value = max(1, min(value, n_requests))
+        return value
+
+    def describe_rate_limit(self) -> str:
+        """E.g. ``20/1s strict, shared via redis_default key 'api'`` or ``none`` (for log lines)."""
+        if not self.rate_limit_requests:
+            return "none"
+        text = f"{self.rate_limit_requests}/{self.rate_limit_period_seconds:g}s {self.rate_limit_mode}"
+        if self.rate_limit_scope == "shared":
+            text += f", shared via {self.redis_conn_id} key {self.rate_limit_key!r}"
+        return text
 
     def with_overrides(self, **overrides: Any) -> BulkFetchSettings:
         """Return a copy with the non-``None`` ``overrides`` applied (validated like connection fields)."""
@@ -157,7 +187,8 @@ class BulkFetchHook(BaseHook):
     :param bulk_fetch_conn_id: the connection id (default ``bulk_fetch_default``). Connection fields:
         ``host`` = base URL, ``password`` = API token (``login`` too with ``auth_type=basic``); extras
         ``auth_type``, ``auth_name``, ``rate_limit_requests``, ``rate_limit_period_seconds``,
-        ``max_concurrency``, ``timeout_seconds``, ``headers`` (JSON object), ``verify_ssl``, ``test_path``.
+        ``max_concurrency``, ``timeout_seconds``, ``headers`` (JSON object), ``verify_ssl``, ``test_path``,
+        ``rate_limit_scope``, ``rate_limit_key``, ``redis_conn_id``, ``rate_limit_mode``.
     """
 
     conn_name_attr = "bulk_fetch_conn_id"
@@ -171,6 +202,7 @@ class BulkFetchHook(BaseHook):
         self._settings: BulkFetchSettings | None = None
         self._auth: httpx.Auth | None = None
         self._uploader: UploadedData | None = None
+        self._redis_params: dict[str, Any] | None = None  # the redis connection, for rate_limit_scope=shared
         self._lock = threading.RLock()  # re-entrant: on_kill may run in a signal handler on this thread
         self._cancelled = False
 
@@ -256,9 +288,99 @@ class BulkFetchHook(BaseHook):
             headers=_as_headers(where, extra("headers")),
             verify_ssl=True if verify is None else _as_bool(where, "verify_ssl", verify),
             test_path=extra("test_path"),
+            **self._shared_limit_extras(where, extra, rate is not None),
         )
         self._auth = self._build_auth(settings, conn.login, conn.password)
         self._settings = settings
+
+    # -- shared rate limit (rate_limit_scope / rate_limit_key / redis_conn_id / rate_limit_mode) -------------
+
+    def _shared_limit_extras(self, where: str, extra: Any, has_rate: bool) -> dict[str, Any]:
+        """Read and check the four rate-limit extras; for ``shared`` scope, read the redis connection too."""
+        scope = str(extra("rate_limit_scope") or defaults.RATE_LIMIT_SCOPE).strip().lower()
+        if scope not in defaults.RATE_LIMIT_SCOPES:
+            raise BulkFetchConfigError(
+                f"{where} 'rate_limit_scope' must be one of {', '.join(defaults.RATE_LIMIT_SCOPES)}; got {scope!r}"
+            )
+        mode = str(extra("rate_limit_mode") or defaults.RATE_LIMIT_MODE).strip().lower()
+        if mode not in defaults.RATE_LIMIT_MODES:
+            raise BulkFetchConfigError(
+                f"{where} 'rate_limit_mode' must be one of {', '.join(defaults.RATE_LIMIT_MODES)}; got {mode!r}"
+            )
+        key = str(extra("rate_limit_key") or self.bulk_fetch_conn_id)
+        redis_conn_id = str(extra("redis_conn_id") or defaults.REDIS_CONN_ID)
+        if scope == "shared":
+            if not has_rate:
+                raise BulkFetchConfigError(
+                    f"{where} 'rate_limit_scope' is 'shared' but no 'rate_limit_requests' is set: "
+                    "a shared budget needs its size"
+                )
+            self._redis_params = self._read_redis_connection(redis_conn_id)
+        return {
+            "rate_limit_scope": scope,
+            "rate_limit_key": key,
+            "redis_conn_id": redis_conn_id if scope == "shared" else None,
+            "rate_limit_mode": mode,
+        }
+
+    def _read_redis_connection(self, redis_conn_id: str) -> dict[str, Any]:
+        try:
+            conn = self.get_connection(redis_conn_id)
+        except Exception as exc:
+            raise BulkFetchConfigError(
+                f"connection {self.bulk_fetch_conn_id!r}: rate_limit_scope 'shared' needs the redis "
+                f"connection {redis_conn_id!r} (redis_conn_id), which could not be read: {type(exc).__name__}"
+            ) from None
+        password = None if str(conn.password).lower() in ("none", "false", "") else conn.password
+        if password:
+            mask_secret(password)
+        extras = conn.extra_dejson or {}
+        db: Any = extras.get("db")
+        if db in (None, "") and conn.schema and str(conn.schema).isdigit():
+            db = conn.schema  # redis://host:6379/1 puts the database in the path
+        try:
+            db = int(db or 0)
+        except (TypeError, ValueError):
+            raise BulkFetchConfigError(
+                f"connection {redis_conn_id!r} field 'db' must be a whole number, got {db!r}"
+            ) from None
+        return {
+            "host": conn.host or "localhost",
+            "port": int(conn.port or 6379),
+            "db": db,
+            "username": conn.login or None,
+            "password": password,
+            "ssl": _as_bool(f"connection {redis_conn_id!r} field", "ssl", extras.get("ssl", False)),
+        }
+
+    def _rate_limit(self, s: BulkFetchSettings) -> Any:
+        """The engine's rate limit for ``s``: a ``Ratelimit`` (task scope) or a ``RedisLimiter`` (shared)."""
+        if not s.rate_limit_requests:
+            return None
+        rate = Ratelimit(
+            s.rate_limit_requests,
+            timedelta(seconds=s.rate_limit_period_seconds),
+            mode=s.rate_limit_mode,  # type: ignore[arg-type]
+        )
+        if s.rate_limit_scope != "shared":
+            return rate
+        params = self._redis_params
+        if params is None:  # settings built elsewhere: read the redis connection now
+            params = self._redis_params = self._read_redis_connection(s.redis_conn_id or defaults.REDIS_CONN_ID)
+
+        def connect() -> Any:
+            from redis.asyncio import Redis
+
+            return Redis(**params)
+
+        return RedisLimiter(
+            rate,
+            connect,
+            s.rate_limit_key or self.bulk_fetch_conn_id,
+            attempt_timeout=s.timeout_seconds,
+            name=f"connection {self.bulk_fetch_conn_id!r} (shared rate limit {s.rate_limit_key!r} on redis "
+            f"connection {s.redis_conn_id!r})",
+        )
 
     @staticmethod
     def _build_auth(settings: BulkFetchSettings, login: str | None, token: str | None) -> httpx.Auth | None:
@@ -301,11 +423,7 @@ class BulkFetchHook(BaseHook):
             task in the same pool slot — cannot put more than the limit in one window together with this one.
         """
         s = settings or self.get_settings()
-        rate_limit = (
-            Ratelimit(s.rate_limit_requests, timedelta(seconds=s.rate_limit_period_seconds))
-            if s.rate_limit_requests
-            else None
-        )
+        rate_limit = self._rate_limit(s)
         retry = default_retry_policy(max_attempts=retry_max_attempts) if retry_max_attempts else None
         return UploadedData(
             store,

@@ -208,10 +208,8 @@ class BulkFetchOperator(BaseOperator):
             len(plan),
             len(plan.chunks),
             store,
-            f"{settings.rate_limit_requests}/{settings.rate_limit_period_seconds:g}s"
-            if settings.rate_limit_requests
-            else "none",
-            settings.max_concurrency,
+            settings.describe_rate_limit(),
+            settings.effective_concurrency(len(plan)),
         )
         try:
             report = hook.fetch(
