@@ -77,7 +77,11 @@ def _conn_fields() -> dict[str, Any]:
             "for APIs that count a sliding window; delivers N/(period + latency). 'bucket': a token bucket "
             "(a burst of N, then N per period) — for APIs that meter with a bucket; uses their whole quota "
             "but can put up to 2N in one window, which a sliding-window API answers with 429s.",
-            "schema": {"type": ["string", "null"], "enum": [*defaults.RATE_LIMIT_MODES, None], "default": "strict"},
+            "schema": {
+                "type": ["string", "null"],
+                "enum": [*defaults.RATE_LIMIT_MODES, None],
+                "default": "strict",
+            },
         },
         "rate_limit_scope": {
             "label": "Rate limit: scope",
@@ -85,7 +89,11 @@ def _conn_fields() -> dict[str, Any]:
             "(mapped instances, backfill runs) send K times it. 'shared': one budget in Redis for every "
             "task using the same Rate limit key — mapped tasks, backfills and Celery workers together stay "
             "within the limit. Needs the Redis connection below.",
-            "schema": {"type": ["string", "null"], "enum": [*defaults.RATE_LIMIT_SCOPES, None], "default": "task"},
+            "schema": {
+                "type": ["string", "null"],
+                "enum": [*defaults.RATE_LIMIT_SCOPES, None],
+                "default": "task",
+            },
         },
         "rate_limit_key": {
             "label": "Rate limit: shared key",

@@ -77,7 +77,9 @@ class Attempts:
         except Exception as exc:
             error = to_fetch_error(exc, url)
             if error.status == 429 or (error.status == 503 and error.retry_after is not None):
-                pause = error.retry_after if error.retry_after is not None else defaults.PAUSE_AFTER_429_SECONDS
+                pause = (
+                    error.retry_after if error.retry_after is not None else defaults.PAUSE_AFTER_429_SECONDS
+                )
                 cooldown.pause(pause)
                 if limiter is not None:
                     limiter.pause(pause)  # every process sharing the limiter's budget

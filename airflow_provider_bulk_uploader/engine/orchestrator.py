@@ -191,9 +191,7 @@ class _Run:
         given = spec.rate_limit
         #: a limiter passed in (shared through Redis) rather than built here from a Ratelimit
         self.shared = given is not None and not isinstance(given, Ratelimit)
-        self.limiter: Limiter | None = (
-            new_limiter(given) if isinstance(given, Ratelimit) else given  # type: ignore[assignment]
-        )
+        self.limiter: Limiter | None = new_limiter(given) if isinstance(given, Ratelimit) else given
         self.rate: Ratelimit | None = self.limiter.rate if self.limiter is not None else None
         rate = self.rate
         self.concurrency = min(spec.max_concurrency, rate.num_requests) if rate else spec.max_concurrency

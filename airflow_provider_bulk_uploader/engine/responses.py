@@ -47,7 +47,9 @@ def to_fetch_error(exc: BaseException, url: str) -> FetchError:
     if isinstance(exc, httpx.HTTPStatusError):
         response = exc.response
         status = response.status_code
-        return HTTPStatusError(url=shown, status=status, retry_after=pause_after(status, response.headers.get))
+        return HTTPStatusError(
+            url=shown, status=status, retry_after=pause_after(status, response.headers.get)
+        )
     if isinstance(exc, ValueError):  # includes aiohttp.InvalidURL and json.JSONDecodeError
         kind = InvalidJSONError if type(exc).__name__ == "JSONDecodeError" else FetchError
         return kind(_message(exc, shown), url=shown)

@@ -87,7 +87,9 @@ def _reset_seconds(value: str, now: float | None) -> float | None:
     if reset != reset:  # NaN
         return None
     if reset > _EPOCH_SECONDS:  # an epoch timestamp (GitHub's X-RateLimit-Reset), seconds or milliseconds
-        reset = (reset / 1000.0 if reset > _EPOCH_SECONDS * 1000 else reset) - (time.time() if now is None else now)
+        reset = (reset / 1000.0 if reset > _EPOCH_SECONDS * 1000 else reset) - (
+            time.time() if now is None else now
+        )
     return min(max(reset, 0.0), MAX_RETRY_AFTER_SECONDS)
 
 

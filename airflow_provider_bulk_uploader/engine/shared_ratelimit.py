@@ -6,7 +6,8 @@ taken again ``period`` after that, so at most ``N`` requests arrive at the serve
 ``period`` — counted over every process on the key, retries included.
 
 * Each step is one Lua script (atomic), timed by Redis ``TIME`` (worker clocks may differ).
-* **Leases**: a granted slot carries a lease of ``attempt_timeout`` + :data:`~.defaults.SHARED_LEASE_MARGIN_SECONDS`.
+* **Leases**: a granted slot carries a lease of ``attempt_timeout`` + ``lease_margin`` (default
+  :data:`~.defaults.SHARED_LEASE_MARGIN_SECONDS`).
   A holder that dies (kill -9, OOM) never releases it; the next acquire takes it back and counts it used
   until ``period`` after the lease ended — the request, if it was sent, was sent before that.
 * **Round trips**: a process has at most one acquire script in flight (its *leader*); it asks for as many
@@ -84,7 +85,9 @@ local expired = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now, 'WITHSCORES')
 for i = 1, #expired, 2 do
   redis.call('ZREM', KEYS[2], expired[i])
   redis.call('HDEL', KEYS[3], expired[i])
-  if tonumber(expired[i]) < n then redis.call('ZADD', KEYS[1], tonumber(expired[i + 1]) + period, expired[i]) end
+  if tonumber(expired[i]) < n then
+    redis.call('ZADD', KEYS[1], tonumber(expired[i + 1]) + period, expired[i])
+  end
 end
 redis.call('ZADD', KEYS[6], now, client)
 redis.call('ZREMRANGEBYSCORE', KEYS[6], '-inf', now - 2 * period)
@@ -159,7 +162,8 @@ return 0
 _BUCKET = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local n, period, want, client, ttl = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4], tonumber(ARGV[5])
+local n, period, want = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local client, ttl = ARGV[4], tonumber(ARGV[5])
 local interval = period / n
 redis.call('ZADD', KEYS[4], now, client)
 redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', now - 2 * period)
@@ -247,9 +251,9 @@ class RedisLimiter:
         self._owns_client = False
         self._scripts: dict[str, Any] = {}
         base = f"{defaults.SHARED_KEY_PREFIX}{{{key}}}:"
-        self._keys = [base + part for part in (
-            "ready", "held", "owner", "pause", "meta", "clients", "waiting", "wants"
-        )]
+        self._keys = [
+            base + part for part in ("ready", "held", "owner", "pause", "meta", "clients", "waiting", "wants")
+        ]
         self._bucket_keys = [base + "tat", base + "pause", base + "meta", base + "clients"]
         self._client_id = uuid.uuid4().hex[:16]
         self._gen = ""
@@ -401,7 +405,9 @@ class RedisLimiter:
                             f"{self.name}: lost Redis at {self.address} for {now - failed_since:.0f} s "
                             f"(retried; limit {self.retry_seconds:g} s): {_describe(exc)}"
                         ) from None
-                    logger.warning("%s: Redis at %s unreachable, retrying: %s", self.name, self.address, _describe(exc))
+                    logger.warning(
+                        "%s: Redis at %s unreachable, retrying: %s", self.name, self.address, _describe(exc)
+                    )
                     await asyncio.sleep(min(1.0, 0.1 * 2 ** min(5, int(now - failed_since))))
                     continue
                 for ticket in tickets:
@@ -420,8 +426,10 @@ class RedisLimiter:
         except asyncio.CancelledError:
             raise
         except BaseException as exc:
-            error = exc if isinstance(exc, RateLimitBackendError) else RateLimitBackendError(
-                f"{self.name}: Redis at {self.address} failed: {_describe(exc)}"
+            error = (
+                exc
+                if isinstance(exc, RateLimitBackendError)
+                else RateLimitBackendError(f"{self.name}: Redis at {self.address} failed: {_describe(exc)}")
             )
             self._broken = error
             while waiters:
@@ -486,7 +494,9 @@ class RedisLimiter:
         try:
             await self._scripts["pause"](keys=[self._keys[3]], args=[round(seconds * _US), self._ttl_ms])
         except Exception as exc:
-            logger.warning("%s: could not share a %.1f s pause through Redis: %s", self.name, seconds, _describe(exc))
+            logger.warning(
+                "%s: could not share a %.1f s pause through Redis: %s", self.name, seconds, _describe(exc)
+            )
 
 
 def _text(value: Any) -> str:

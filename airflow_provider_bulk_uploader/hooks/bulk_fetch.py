@@ -300,12 +300,14 @@ class BulkFetchHook(BaseHook):
         scope = str(extra("rate_limit_scope") or defaults.RATE_LIMIT_SCOPE).strip().lower()
         if scope not in defaults.RATE_LIMIT_SCOPES:
             raise BulkFetchConfigError(
-                f"{where} 'rate_limit_scope' must be one of {', '.join(defaults.RATE_LIMIT_SCOPES)}; got {scope!r}"
+                f"{where} 'rate_limit_scope' must be one of {', '.join(defaults.RATE_LIMIT_SCOPES)}; "
+                f"got {scope!r}"
             )
         mode = str(extra("rate_limit_mode") or defaults.RATE_LIMIT_MODE).strip().lower()
         if mode not in defaults.RATE_LIMIT_MODES:
             raise BulkFetchConfigError(
-                f"{where} 'rate_limit_mode' must be one of {', '.join(defaults.RATE_LIMIT_MODES)}; got {mode!r}"
+                f"{where} 'rate_limit_mode' must be one of {', '.join(defaults.RATE_LIMIT_MODES)}; "
+                f"got {mode!r}"
             )
         key = str(extra("rate_limit_key") or self.bulk_fetch_conn_id)
         redis_conn_id = str(extra("redis_conn_id") or defaults.REDIS_CONN_ID)
@@ -366,7 +368,9 @@ class BulkFetchHook(BaseHook):
             return rate
         params = self._redis_params
         if params is None:  # settings built elsewhere: read the redis connection now
-            params = self._redis_params = self._read_redis_connection(s.redis_conn_id or defaults.REDIS_CONN_ID)
+            params = self._redis_params = self._read_redis_connection(
+                s.redis_conn_id or defaults.REDIS_CONN_ID
+            )
 
         def connect() -> Any:
             from redis.asyncio import Redis

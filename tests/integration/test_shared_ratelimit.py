@@ -191,9 +191,13 @@ async def test_redis_restarted_mid_run_the_run_goes_on_and_stays_strict(redis_se
     assert max_in_window(arrivals, period) <= n  # the lost state restarts as "used", not as free
 
 
-async def test_redis_lost_for_good_fails_after_bounded_retries_and_keeps_what_succeeded(redis_server, demo, request):
+async def test_redis_lost_for_good_fails_after_bounded_retries_and_keeps_what_succeeded(
+    redis_server, demo, request
+):
     n, period = 10, 0.5
-    limiter = RedisLimiter(Ratelimit(n, timedelta(seconds=period)), redis_server.url, _key(request), retry_seconds=1.0)
+    limiter = RedisLimiter(
+        Ratelimit(n, timedelta(seconds=period)), redis_server.url, _key(request), retry_seconds=1.0
+    )
     store = ListStore()
     urls = [f"{demo.url}/items/{i}" for i in range(100)]
     run = asyncio.ensure_future(UploadedData(store, url_maker=urls, rate_limit=limiter).run())

@@ -44,12 +44,18 @@ class RedisServer:
         self.proc = subprocess.Popen(
             [
                 self.binary,
-                "--port", str(self.port),
-                "--bind", "127.0.0.1",
-                "--save", "",
-                "--appendonly", "no",
-                "--dir", str(self.workdir),
-                "--daemonize", "no",
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.workdir),
+                "--daemonize",
+                "no",
             ],
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -92,7 +98,9 @@ def throwaway_redis() -> Iterator[RedisServer]:
         "/usr/bin/redis-server" if Path("/usr/bin/redis-server").exists() else None
     )
     if binary is None:
-        raise RedisUnavailable("redis-server not found on PATH; install it with `apt-get install -y redis-server`")
+        raise RedisUnavailable(
+            "redis-server not found on PATH; install it with `apt-get install -y redis-server`"
+        )
     workdir = Path(tempfile.mkdtemp(prefix="bulkfetch-redis-"))
     server = RedisServer(binary, workdir, free_port())
     try:
@@ -105,7 +113,8 @@ def throwaway_redis() -> Iterator[RedisServer]:
 
 @contextlib.contextmanager
 def redis_or_skip() -> Iterator[RedisServer]:
-    """:func:`throwaway_redis` for pytest: skip when ``redis-server`` is absent locally, fail under CI=true."""
+    """:func:`throwaway_redis` for pytest: skip when ``redis-server`` is absent locally, fail under
+    ``CI=true``."""
     import pytest
 
     with contextlib.ExitStack() as stack:

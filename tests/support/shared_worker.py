@@ -36,7 +36,9 @@ async def main(spec: dict) -> dict:
         rate_limit=limiter,
         max_concurrency=spec.get("concurrency", 64),
         timeout=timeout,
-        retry_policy=default_retry_policy(spec.get("attempts", 5), initial_wait=0.05, max_wait=0.2, jitter=0.0),
+        retry_policy=default_retry_policy(
+            spec.get("attempts", 5), initial_wait=0.05, max_wait=0.2, jitter=0.0
+        ),
         progress_interval=0,
     )
     delay = spec.get("start_at", 0) - time.time()

@@ -50,9 +50,9 @@ def _headers(**values: str):
     ],
 )
 def test_parse_ratelimit_reset(headers, expected):
-    assert parse_ratelimit_reset(_headers(**{k.replace("-", "_"): v for k, v in headers.items()}), now=NOW) == (
-        pytest.approx(expected) if expected is not None else None
-    )
+    assert parse_ratelimit_reset(
+        _headers(**{k.replace("-", "_"): v for k, v in headers.items()}), now=NOW
+    ) == (pytest.approx(expected) if expected is not None else None)
 
 
 def test_pause_after_prefers_retry_after_and_only_reads_429_and_503():

@@ -56,7 +56,12 @@ def test_defaults_are_task_scope_strict_mode_in_process(conns):
     conns(rate_limit_requests=5)
     hook = BulkFetchHook("api")
     s = hook.get_settings()
-    assert (s.rate_limit_scope, s.rate_limit_mode, s.rate_limit_key, s.redis_conn_id) == ("task", "strict", "api", None)
+    assert (s.rate_limit_scope, s.rate_limit_mode, s.rate_limit_key, s.redis_conn_id) == (
+        "task",
+        "strict",
+        "api",
+        None,
+    )
     rate = hook.build_uploader([], ListStore()).rate_limit
     assert isinstance(rate, Ratelimit) and rate.mode == "strict"
 
@@ -131,7 +136,9 @@ def test_start_line_logs_the_effective_concurrency(api, monkeypatch, capsys):
     monkeypatch.setenv(
         "AIRFLOW_CONN_BULK_FETCH_DEFAULT", conn_json(api.url, rate_limit_requests=3, max_concurrency=64)
     )
-    op = BulkFetchOperator(task_id="fetch", endpoint="/records", query_params={"start": "{start}", "end": "{end}"})
+    op = BulkFetchOperator(
+        task_id="fetch", endpoint="/records", query_params={"start": "{start}", "end": "{end}"}
+    )
     op.execute(make_context(utc(2024, 1, 1), utc(2024, 1, 5)))
     [line] = [text for text in capsys.readouterr().out.splitlines() if "Bulk fetch: 4 requests" in text]
     # capped at the rate (3 per second), not the connection's max_concurrency of 64
