@@ -209,7 +209,8 @@ class RedisLimiter:
     :param rate: the quota: ``rate.mode`` ``"strict"`` (slots, at most N arrivals in any window) or
         ``"bucket"`` (a shared token bucket).
     :param redis: a ``redis.asyncio.Redis``, a ``redis://`` URL, or a zero-argument callable returning a
-        client (called in the running event loop on first use: clients are bound to their loop).
+        client (called in the running event loop on first use: clients are bound to their loop; give it an
+        ``address`` attribute to name the server in messages before it is called).
     :param key: the budget's name; every limiter with the same key and database shares one quota. Keys
         written: ``bulkfetch:ratelimit:{key}:*`` (expire when unused).
     :param attempt_timeout: seconds one attempt may take (the run's ``timeout``, default 30); a slot's
@@ -287,7 +288,7 @@ class RedisLimiter:
                 return f"unix:{parsed['path']}"
             return f"{parsed.get('host', 'localhost')}:{parsed.get('port', 6379)}/{parsed.get('db', 0)}"
         if callable(self._redis_arg) and not hasattr(self._redis_arg, "connection_pool"):
-            return "?"
+            return getattr(self._redis_arg, "address", "?")
         return redis_address(self._redis_arg)  # type: ignore[arg-type]
 
     # -- the Limiter interface ---------------------------------------------------------------------------

@@ -377,6 +377,7 @@ class BulkFetchHook(BaseHook):
 
             return Redis(**params)
 
+        connect.address = f"{params['host']}:{params['port']}/{params['db']}"  # type: ignore[attr-defined]
         return RedisLimiter(
             rate,
             connect,

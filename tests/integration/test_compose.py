@@ -149,6 +149,7 @@ def test_airflow_services_share_image_env_dags_and_secrets(services: dict[str, A
             "AIRFLOW__API_AUTH__JWT_SECRET",  # one signing key for scheduler, api-server and workers
             "AIRFLOW__CORE__FERNET_KEY",
             "AIRFLOW_CONN_BULK_FETCH_DEFAULT",
+            "AIRFLOW_CONN_BULK_FETCH_REDIS",
             "AIRFLOW_CONN_AWS_DEFAULT",
         ):
             assert env.get(key) == reference.get(key), f"{name}: {key} differs"
@@ -238,7 +239,7 @@ def test_bulk_fetch_connection_reaches_the_demo_api_service(
         declared["conn-fields"]
     )
     assert conn["extra"]["auth_type"] == "header" and conn["extra"]["auth_name"] == "X-API-Key"
-    assert conn["extra"]["rate_limit_requests"] == 50 and conn["extra"]["rate_limit_period_seconds"] == 1
+    assert conn["extra"]["rate_limit_period_seconds"] == 1
 
     demo = services["demo-api"]
     args = command_of(demo)
@@ -250,18 +251,43 @@ def test_bulk_fetch_connection_reaches_the_demo_api_service(
     assert opts.host == "0.0.0.0" and opts.allow_non_loopback  # reachable from the other containers
     assert opts.auth == conn["extra"]["auth_type"] and opts.auth_name == conn["extra"]["auth_name"]
     assert env_of(demo)["DEMO_API_TOKEN"] == conn["password"]  # same secret on both ends
-    # the per-task budget fits the demo API quota: pool slots x per-task rate <= quota (README, "Scaling out")
+    # one budget for every task: the demo API's whole quota, shared through Redis (docs/scaling.md)
+    assert conn["extra"]["rate_limit_scope"] == "shared"
+    assert conn["extra"]["rate_limit_requests"] == opts.rate_limit
+    # the fallback pool without Redis still fits the quota: slots x 50 req/s <= quota
     init_script = "\n".join(command_of(services["airflow-init"]))
     slots = int(re.search(r"airflow pools set bulk_fetch_api (\d+)", init_script).group(1))
-    assert slots * conn["extra"]["rate_limit_requests"] <= opts.rate_limit
+    assert slots * 50 <= opts.rate_limit
 
     # the provider's own hook accepts it (validation of every field, no network)
     from airflow_provider_bulk_uploader.hooks.bulk_fetch import BulkFetchHook
 
+    redis_conn = json.loads(env_of(services["airflow-worker"])["AIRFLOW_CONN_BULK_FETCH_REDIS"])
+    assert redis_conn["conn_type"] == "redis" and redis_conn["host"] == "redis"
+    broker = env_of(services["airflow-worker"])["AIRFLOW__CELERY__BROKER_URL"]
+    assert broker.startswith("redis://") and broker.endswith(":6379/0")
+    assert redis_conn["port"] == 6379 and redis_conn["extra"]["db"] != 0  # its own database, not the broker's
+    assert conn["extra"]["redis_conn_id"] == "bulk_fetch_redis"
     monkeypatch.setenv("AIRFLOW_CONN_BULK_FETCH_DEFAULT", json.dumps(conn))
-    settings = BulkFetchHook().get_settings()
+    monkeypatch.setenv("AIRFLOW_CONN_BULK_FETCH_REDIS", json.dumps(redis_conn))
+    hook = BulkFetchHook()
+    settings = hook.get_settings()
     assert settings.base_url == "http://demo-api:8080"
-    assert settings.rate_limit_requests == 50 and settings.rate_limit_period_seconds == 1
+    assert settings.rate_limit_requests == 200 and settings.rate_limit_period_seconds == 1
+    assert (settings.rate_limit_scope, settings.rate_limit_key) == ("shared", "demo-api")
+    from airflow_provider_bulk_uploader import ListStore
+
+    limiter = hook.build_uploader([], ListStore()).rate_limit
+    assert limiter.address == "redis:6379/1" and limiter.key == "demo-api"
+
+
+def test_the_backfill_recipe_unpauses_the_dag_first() -> None:
+    # DAGS_ARE_PAUSED_AT_CREATION: Airflow starts no queued run of a paused DAG, so a backfill of a paused
+    # DAG would stay queued forever
+    lines = [line.lstrip("# ").strip() for line in COMPOSE.read_text().splitlines() if line.startswith("#")]
+    unpause = [i for i, line in enumerate(lines) if "dags unpause bulk_fetch_daily_records" in line]
+    backfill = [i for i, line in enumerate(lines) if "backfill create --dag-id bulk_fetch_daily_records" in line]
+    assert unpause and backfill and unpause[0] < backfill[0]
 
 
 def test_demo_api_service_command_is_valid(services: dict[str, Any]) -> None:
@@ -424,6 +450,7 @@ def test_docker_compose_resolves_connections_like_this_test(compose_cli: list[st
         mine = env_of(services[name])
         for key in (
             "AIRFLOW_CONN_BULK_FETCH_DEFAULT",
+            "AIRFLOW_CONN_BULK_FETCH_REDIS",
             "AIRFLOW_CONN_AWS_DEFAULT",
             "AIRFLOW_VAR_BULK_FETCH_DATA_URL",
         ):
