@@ -79,7 +79,10 @@ def _cpu() -> float:
 def _run_workers(specs: list[dict[str, Any]], timeout: float) -> list[dict[str, Any]]:
     procs = [
         subprocess.Popen(
-            [sys.executable, __file__, "--worker", json.dumps(spec)], cwd=ROOT, stdout=subprocess.PIPE, text=True
+            [sys.executable, __file__, "--worker", json.dumps(spec)],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            text=True,
         )
         for spec in specs
     ]
@@ -221,7 +224,12 @@ async def _modes_round(kind: str, mode: str, requests: int) -> dict[str, Any]:
         elapsed = time.perf_counter() - t0
     finally:
         await runner.cleanup()
-    return {"succeeded": report.succeeded, "failed": report.failed, "elapsed": elapsed, "429": server.rejected}
+    return {
+        "succeeded": report.succeeded,
+        "failed": report.failed,
+        "elapsed": elapsed,
+        "429": server.rejected,
+    }
 
 
 def part_modes(requests: int) -> list[str]:
@@ -245,7 +253,9 @@ def main() -> None:
     if len(sys.argv) > 2 and sys.argv[1] == "--worker":
         print(json.dumps(asyncio.run(_worker(json.loads(sys.argv[2])))), flush=True)
         return
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--only", choices=["shared", "modes"])
     parser.add_argument("--seconds", type=float, default=4.0, help="budget-seconds of requests per round")
     parser.add_argument("--ks", default="1,4,8")

@@ -375,7 +375,8 @@ class BulkFetchHook(BaseHook):
         def connect() -> Any:
             from redis.asyncio import Redis
 
-            return Redis(**params)
+            # bounded: a Redis that hangs must fail the run like one that refuses connections
+            return Redis(**params, socket_connect_timeout=5.0, socket_timeout=5.0)
 
         connect.address = f"{params['host']}:{params['port']}/{params['db']}"  # type: ignore[attr-defined]
         return RedisLimiter(

@@ -87,7 +87,7 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, A
             db_url,
             AIRFLOW__CORE__EXECUTOR="CeleryExecutor",
             AIRFLOW__CELERY__BROKER_URL=f"redis://127.0.0.1:{redis.port}/0",
-            AIRFLOW__CELERY__RESULT_BACKEND="db+" + db_url.replace("postgresql+psycopg2", "postgresql"),
+            AIRFLOW__CELERY__RESULT_BACKEND="db+" + db_url,
             AIRFLOW__CORE__EXECUTION_API_SERVER_URL=f"http://127.0.0.1:{api_port}/execution/",
             AIRFLOW__API__BASE_URL=f"http://127.0.0.1:{api_port}",
             AIRFLOW__API_AUTH__JWT_SECRET="celery-test-jwt-secret",
@@ -97,10 +97,13 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, A
             AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS="True",
             AIRFLOW_CONN_API_SHARED=json.dumps(shared),
             AIRFLOW_CONN_API_TASK=json.dumps(conn),
-            AIRFLOW_CONN_LIMITS=json.dumps({"conn_type": "redis", "host": "127.0.0.1", "port": redis.port,
-                                            "extra": {"db": 1}}),
+            AIRFLOW_CONN_LIMITS=json.dumps(
+                {"conn_type": "redis", "host": "127.0.0.1", "port": redis.port, "extra": {"db": 1}}
+            ),
         )
-        migrate = subprocess.run([*_airflow(), "db", "migrate"], env=env, capture_output=True, text=True, timeout=300)
+        migrate = subprocess.run(
+            [*_airflow(), "db", "migrate"], env=env, capture_output=True, text=True, timeout=300
+        )
         assert migrate.returncode == 0, migrate.stdout[-3000:] + migrate.stderr[-3000:]
 
         procs: list[tuple[str, subprocess.Popen[bytes]]] = []
@@ -136,11 +139,15 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, A
         while True:
             for name, proc in procs:
                 if proc.poll() is not None:
-                    pytest.fail(f"{name} exited {proc.returncode}:\n{(home / f'{name}.log').read_text()[-4000:]}")
-            with contextlib.suppress(OSError):
-                with urllib.request.urlopen(f"http://127.0.0.1:{api_port}/api/v2/monitor/health", timeout=2) as r:
-                    if r.status == 200:
-                        break
+                    pytest.fail(
+                        f"{name} exited {proc.returncode}:\n{(home / f'{name}.log').read_text()[-4000:]}"
+                    )
+            with (
+                contextlib.suppress(OSError),
+                urllib.request.urlopen(f"http://127.0.0.1:{api_port}/api/v2/monitor/health", timeout=2) as r,
+            ):
+                if r.status == 200:
+                    break
             if time.monotonic() > deadline:
                 pytest.fail("api-server not healthy:\n" + (home / "api-server.log").read_text()[-4000:])
             time.sleep(1)
@@ -153,11 +160,14 @@ def _run_state(db_url: str, dag_id: str) -> tuple[str | None, dict[str, int]]:
     engine = sqlalchemy.create_engine(db_url)
     try:
         with engine.connect() as conn:
-            run = conn.execute(sqlalchemy.text("select state from dag_run where dag_id = :d"), {"d": dag_id}).first()
+            run = conn.execute(
+                sqlalchemy.text("select state from dag_run where dag_id = :d"), {"d": dag_id}
+            ).first()
             states = dict(
                 conn.execute(
                     sqlalchemy.text(
-                        "select coalesce(state, 'none'), count(*) from task_instance where dag_id = :d group by 1"
+                        "select coalesce(state, 'none'), count(*) from task_instance "
+                        "where dag_id = :d group by 1"
                     ),
                     {"d": dag_id},
                 ).all()
@@ -172,7 +182,11 @@ def _trigger_and_wait(dep: dict[str, Any], dag_id: str) -> list[float]:
     deadline = time.monotonic() + RUN_TIMEOUT
     while True:  # the dag-processor must have parsed the file first
         proc = subprocess.run(
-            [*_airflow(), "dags", "trigger", dag_id], env=dep["env"], capture_output=True, text=True, timeout=120
+            [*_airflow(), "dags", "trigger", dag_id],
+            env=dep["env"],
+            capture_output=True,
+            text=True,
+            timeout=120,
         )
         if proc.returncode == 0:
             break
@@ -218,7 +232,8 @@ def test_shared_scope_holds_the_quota_across_celery_workers_and_task_scope_does_
     task_max = max_in_window(task, PERIOD)
     assert sorted(_landed(deployment["out"] / "task")) == list(range(total))
     print(
-        f"max arrivals in any {PERIOD:g} s window, quota {N}: shared scope {shared_max}, task scope {task_max} "
-        f"({task_max / N:.1f}x); shared run {shared[-1] - shared[0]:.1f} s, task run {task[-1] - task[0]:.1f} s"
+        f"max arrivals in any {PERIOD:g} s window, quota {N}: shared scope {shared_max}, "
+        f"task scope {task_max} ({task_max / N:.1f}x); shared run {shared[-1] - shared[0]:.1f} s, "
+        f"task run {task[-1] - task[0]:.1f} s"
     )
     assert task_max > N  # the trap this issue removes: K instances x the per-task rate

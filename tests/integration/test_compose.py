@@ -286,7 +286,9 @@ def test_the_backfill_recipe_unpauses_the_dag_first() -> None:
     # DAG would stay queued forever
     lines = [line.lstrip("# ").strip() for line in COMPOSE.read_text().splitlines() if line.startswith("#")]
     unpause = [i for i, line in enumerate(lines) if "dags unpause bulk_fetch_daily_records" in line]
-    backfill = [i for i, line in enumerate(lines) if "backfill create --dag-id bulk_fetch_daily_records" in line]
+    backfill = [
+        i for i, line in enumerate(lines) if "backfill create --dag-id bulk_fetch_daily_records" in line
+    ]
     assert unpause and backfill and unpause[0] < backfill[0]
 
 
