@@ -27,6 +27,8 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.support.ci import in_ci
+
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "docker-compose.yaml"
 DOCKERFILE = ROOT / "Dockerfile"
@@ -389,7 +391,7 @@ def compose_cli() -> list[str]:
     cli = _compose_cli()
     if cli is None:
         msg = "no docker-compose client (apt-get install -y docker-compose gives the v1 client)"
-        if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
+        if in_ci():
             pytest.fail(f"CI=true: {msg}", pytrace=False)
         pytest.skip(msg)
     return cli

@@ -7,12 +7,15 @@ independent server, not of the client's loop.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import httpx
 import pytest
+import respx
 
 from airflow_provider_bulk_uploader import default_retry_policy
 from airflow_provider_bulk_uploader.testing import DemoAPI, running_demo_api
@@ -28,6 +31,22 @@ def fast_policy(max_attempts: int = 3):
 def secret(prefix: str = "tok") -> str:
     """A unique credential per test (the redaction registry is process-wide)."""
     return f"{prefix}-{uuid.uuid4().hex}"
+
+
+def mock_items(delay: float | None = None, base: str = "https://api.test"):
+    """respx: /items/<n> answers {"id": n}; with ``delay``, after an asyncio.sleep (a mocked response
+    otherwise completes without ever yielding to the loop, so one worker would do all the work)."""
+
+    def answer(request):
+        return httpx.Response(200, json={"id": int(request.url.path.rsplit("/", 1)[1])})
+
+    async def answer_later(request):
+        await asyncio.sleep(delay)
+        return answer(request)
+
+    return respx.get(url__regex=rf"{base}/items/\d+").mock(
+        side_effect=answer if delay is None else answer_later
+    )
 
 
 class RecordingStore:

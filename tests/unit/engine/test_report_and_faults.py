@@ -12,6 +12,7 @@ from collections import Counter
 import pytest
 
 from airflow_provider_bulk_uploader import FetchReport, ListStore, UploadedData
+from tests.support.net import closed_port
 
 from .conftest import BACKENDS, fast_policy
 
@@ -156,12 +157,7 @@ async def test_timeout_per_attempt_is_enforced_and_retried(demo, backend):
 
 @pytest.mark.parametrize("backend", BACKENDS)
 async def test_connection_refused_is_a_retried_transport_failure(backend):
-    import socket
-
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    sock.close()  # nothing listens on this port now
+    port = closed_port()  # nothing listens on this port
     report = await UploadedData(
         ListStore(),
         url_maker=[f"http://127.0.0.1:{port}/items/1"],

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import gzip
 import json
 from datetime import datetime, timezone
-from pathlib import Path
 
 import pytest
+
+from tests.support.jsonl import read_jsonl_parts
 
 pytestmark = [pytest.mark.airflow, pytest.mark.integration]
 
@@ -37,13 +37,6 @@ def xcom(dag_run, task_id: str, key: str = "return_value", map_index: int = -1):
     return XComModel.deserialize_value(type("R", (), {"value": row})()) if row is not None else None
 
 
-def read_records(directory: Path) -> list[dict]:
-    out = []
-    for part in sorted(directory.glob("part-*.jsonl.gz")):
-        out += [json.loads(line) for line in gzip.decompress(part.read_bytes()).decode().splitlines()]
-    return out
-
-
 def test_daily_example_to_file_storage_and_idempotent_rerun(dags, api, tmp_path, monkeypatch):
     monkeypatch.setenv("AIRFLOW_VAR_BULK_FETCH_DATA_URL", f"file://{tmp_path}")
     dag = dags["bulk_fetch_daily_records"]
@@ -53,12 +46,12 @@ def test_daily_example_to_file_storage_and_idempotent_rerun(dags, api, tmp_path,
     manifest = json.loads((directory / "manifest.json").read_text())
     assert manifest["records"] == 24 and manifest["dag_id"] == "bulk_fetch_daily_records"
     files = sorted(p.name for p in directory.iterdir())
-    first = read_records(directory)
+    first = read_jsonl_parts(directory, "part-*.jsonl.gz")
 
     dag_run, _ = run(dag, logical_date=DAY)  # same interval again
     assert dag_run.state == "success"
     assert sorted(p.name for p in directory.iterdir()) == files
-    again = read_records(directory)
+    again = read_jsonl_parts(directory, "part-*.jsonl.gz")
     assert len(again) == 24 and sorted(r["id"] for r in again) == sorted(r["id"] for r in first)
     summary = xcom(dag_run, "fetch_records")
     assert summary["records"] == 24 and summary["interval"]["start"] == "2024-01-01T00:00:00+00:00"
@@ -102,7 +95,7 @@ def test_id_mapping_example(dags, api, tmp_path, monkeypatch):
     assert sorted(i for (task, i) in tis if task == "fetch_items") == [0, 1, 2, 3]
     (directory,) = (tmp_path / "items").iterdir()
     assert directory.name.startswith("run_id=")
-    assert sorted(r["id"] for r in read_records(directory)) == list(range(1, 101))
+    assert sorted(r["id"] for r in read_jsonl_parts(directory, "part-*.jsonl.gz")) == list(range(1, 101))
     assert len(list(directory.glob("manifest-m*.json"))) == 4
 
 
@@ -121,7 +114,7 @@ def test_max_failures_fails_the_task_after_writing(dags, api, tmp_path):
     assert tis[("fetch", -1)].state == "failed"
     (directory,) = tmp_path.iterdir()  # schedule=None: the run's (zero-length) interval names the output
     assert directory.name == "20240102T000000Z_20240102T000000Z"
-    assert sorted(r["id"] for r in read_records(directory)) == [1, 2]
+    assert sorted(r["id"] for r in read_jsonl_parts(directory, "part-*.jsonl.gz")) == [1, 2]
     assert (directory / "failures.jsonl").read_text().count("\n") == 1
 
 
@@ -140,7 +133,7 @@ def test_token_never_reaches_logs_xcom_or_rendered_fields(dags, api, monkeypatch
     from airflow.models.xcom import XComModel
     from airflow.utils.session import create_session
 
-    from .conftest import TOKEN, conn_json
+    from tests.unit.provider.conftest import TOKEN, conn_json
 
     monkeypatch.setenv(
         "AIRFLOW_CONN_BULK_FETCH_DEFAULT", conn_json(api.url, auth_type="query", auth_name="key")
