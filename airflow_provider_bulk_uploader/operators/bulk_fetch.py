@@ -17,6 +17,7 @@ from airflow_provider_bulk_uploader.exceptions import BulkFetchConfigError, Bulk
 from airflow_provider_bulk_uploader.hooks.bulk_fetch import DEFAULT_CONN_ID, BulkFetchHook
 from airflow_provider_bulk_uploader.storage import XCOM_RECORDS_KEY, RunMeta, XComStore, make_store
 from airflow_provider_bulk_uploader.storage.base import check_record_path, failure_dicts
+from airflow_provider_bulk_uploader.storage.object_storage import COMPRESSIONS
 from airflow_provider_bulk_uploader.storage.xcom import DEFAULT_XCOM_MAX_BYTES
 from airflow_provider_bulk_uploader.utils.intervals import (
     Interval,
@@ -105,6 +106,13 @@ class BulkFetchOperator(BaseOperator):
         super().__init__(**kwargs)
         require_int("max_failures", max_failures, 0, error=BulkFetchConfigError)
         require_int("delta_days", delta_days, 1, error=BulkFetchConfigError)
+        require_int("records_per_part", records_per_part, 1, error=BulkFetchConfigError)
+        if compression not in COMPRESSIONS:
+            raise BulkFetchConfigError(f"compression must be one of {COMPRESSIONS}, got {compression!r}")
+        if http_backend not in defaults.HTTP_BACKENDS:
+            raise BulkFetchConfigError(
+                f"http_backend must be one of {defaults.HTTP_BACKENDS}, got {http_backend!r}"
+            )
         self.endpoint = endpoint
         self.bulk_fetch_conn_id = bulk_fetch_conn_id
         self.query_params = query_params

@@ -164,7 +164,17 @@ def test_extra_fields_match_conn_fields(hook_meta: dict) -> None:
 
 
 def test_no_secret_field_leaks_a_default(hook_meta: dict) -> None:
-    # The token is the connection's password, never an extra with a default value.
-    for name, got in (hook_meta["extra_fields"] or {}).items():
-        if got["schema"].get("format") == "password":
+    """The token is the connection's password (which the UI masks), never an extra field with a default."""
+    password = hook_meta["standard_fields"]["password"]
+    assert password is not None and not password["hidden"] and "token" in password["title"].lower()
+    extras = hook_meta["extra_fields"] or {}
+    assert len(extras) >= 8  # the checks below have fields to look at
+    secret_like = [n for n in extras if any(w in n.lower() for w in ("token", "secret", "password", "key"))]
+    assert secret_like == [], f"extra fields that look like a credential: {secret_like}"
+    for name, got in extras.items():
+        if got["schema"].get("format") == "password":  # none today; should one appear, it has no default
             assert got["value"] in (None, ""), name
+        # a default is a setting (a number, a flag, an enum value or a header name), never a credential
+        assert (
+            got["value"] is None or isinstance(got["value"], (bool, int, float)) or len(got["value"]) < 40
+        ), name

@@ -232,8 +232,18 @@ async def test_cancel_from_another_thread_flushes_successes_then_raises(demo, ba
         await asyncio.sleep(0.05)
 
 
-def test_cancel_before_run_is_a_no_op():
-    UploadedData(ListStore(), url_maker=[f"{BASE}/items/1"]).cancel()
+@respx.mock
+async def test_cancel_before_run_raises_nothing_and_the_run_sends_nothing():
+    """cancel() with no run in progress neither raises nor touches the network; the run that follows is
+    cancelled before its first request (the store stays empty)."""
+    route = mock_items()
+    store = ListStore()
+    uploader = UploadedData(store, url_maker=[f"{BASE}/items/1"], http_backend="httpx")
+    assert uploader.cancel() is None
+    assert route.call_count == 0
+    with pytest.raises(asyncio.CancelledError):
+        await uploader.run()
+    assert route.call_count == 0 and store.saved_data() == []
 
 
 async def test_a_cancel_that_comes_before_run_starts_is_not_lost():

@@ -27,6 +27,7 @@ HERE = Path(__file__).resolve().parent
 DAGS_FOLDER = HERE / "dags"
 EXAMPLES_FOLDER = HERE.parents[2] / "dags_examples"
 TOKEN = "test-token-9f8e7d6c5b"  # the demo API's secret; tests assert it never leaks
+QUERY_AUTH_NAME = "api_key"  # the query parameter of :func:`query_auth_api`
 
 _HOME = Path(tempfile.mkdtemp(prefix="bulk-fetch-airflow-"))
 if "airflow.settings" in sys.modules:  # pragma: no cover - depends on test ordering/plugins
@@ -96,6 +97,20 @@ def api(demo_api: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
     demo_api.reset()
     monkeypatch.setenv("AIRFLOW_CONN_BULK_FETCH_DEFAULT", conn_json(demo_api.url))
     return demo_api
+
+
+@pytest.fixture
+def query_auth_api(api: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """:func:`api` switched to query-parameter auth (``?api_key=<TOKEN>``, the riskiest mode: the token is
+    in every URL), with ``bulk_fetch_default`` to match; header auth is restored at teardown."""
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_BULK_FETCH_DEFAULT", conn_json(api.url, auth_type="query", auth_name=QUERY_AUTH_NAME)
+    )
+    api.auth, api.auth_name = "query", QUERY_AUTH_NAME
+    try:
+        yield api
+    finally:
+        api.auth, api.auth_name = "header", "X-API-Key"
 
 
 @pytest.fixture(scope="session")

@@ -118,33 +118,33 @@ def test_max_failures_fails_the_task_after_writing(dags, api, tmp_path):
     assert (directory / "failures.jsonl").read_text().count("\n") == 1
 
 
-def test_zero_length_and_missing_intervals_fail(dags, api):
+def test_zero_length_and_missing_intervals_fail(dags, api, capfd):
+    """Each run fails for the reason it is meant to (the task log names the fix), not for any reason: a
+    broken connection or a bad DAG would fail these runs too."""
     dag = dags["it_trigger_daily"]
     dag_run, tis = run(dag, logical_date=DAY)  # "@daily": data_interval_start == data_interval_end
     assert dag_run.state == "failed" and tis[("fetch", -1)].state == "failed"
+    log = "".join(capfd.readouterr())
+    assert "BulkFetchConfigError" in log and "zero length" in log and "CronDataIntervalTimetable" in log
     dag_run, tis = run(dag, logical_date=None)  # manual run without a logical date: no interval at all
     assert dag_run.state == "failed"
+    log = "".join(capfd.readouterr())
+    assert "BulkFetchConfigError" in log and "is None" in log and "zero length" not in log
     assert not [r for r in api.requests if r.path == "/records"]
 
 
-def test_token_never_reaches_logs_xcom_or_rendered_fields(dags, api, monkeypatch, capfd):
+def test_token_never_reaches_logs_xcom_or_rendered_fields(dags, query_auth_api, capfd):
     """Query-parameter auth is the riskiest (the token is part of every URL): check what Airflow keeps."""
     from airflow.models.renderedtifields import RenderedTaskInstanceFields
     from airflow.models.xcom import XComModel
     from airflow.utils.session import create_session
 
-    from tests.unit.provider.conftest import TOKEN, conn_json
+    from tests.unit.provider.conftest import QUERY_AUTH_NAME, TOKEN
 
-    monkeypatch.setenv(
-        "AIRFLOW_CONN_BULK_FETCH_DEFAULT", conn_json(api.url, auth_type="query", auth_name="key")
-    )
-    api.auth, api.auth_name = "query", "key"
-    try:
-        dag_run, tis = run(dags["bulk_fetch_xcom_to_task"], logical_date=None)
-    finally:
-        api.auth, api.auth_name = "header", "X-API-Key"
+    api = query_auth_api
+    dag_run, tis = run(dags["bulk_fetch_xcom_to_task"], logical_date=None)
     assert dag_run.state == "success", tis
-    assert all(r.query.get("key") == TOKEN for r in api.requests)
+    assert all(r.query.get(QUERY_AUTH_NAME) == TOKEN for r in api.requests)
     out, err = capfd.readouterr()
     assert TOKEN not in out and TOKEN not in err
     with create_session() as session:

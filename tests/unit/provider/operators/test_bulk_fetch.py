@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
 import time
@@ -14,7 +15,7 @@ import respx
 from airflow_provider_bulk_uploader.hooks.bulk_fetch import BulkFetchConfigError
 from airflow_provider_bulk_uploader.operators.bulk_fetch import BulkFetchFailuresError, BulkFetchOperator
 from tests.support.jsonl import read_jsonl_parts
-from tests.unit.provider.conftest import TOKEN, conn_json
+from tests.unit.provider.conftest import QUERY_AUTH_NAME, TOKEN, conn_json
 from tests.unit.provider.helpers import make_context, utc
 
 
@@ -127,37 +128,32 @@ def test_unknown_placeholder_is_an_error(api):
 # -- failures -----------------------------------------------------------------------------------------
 
 
-def test_max_failures_fails_after_writing_what_succeeded(api, tmp_path, monkeypatch):
-    monkeypatch.setenv("AIRFLOW_CONN_Q", conn_json(api.url, auth_type="query", auth_name="api_key"))
-    api.auth, api.auth_name = "query", "api_key"
-    try:
-        op = BulkFetchOperator(
-            task_id="fetch",
-            bulk_fetch_conn_id="q",
-            endpoint="/items/{id}",
-            ids=[1, 2, "x", "y"],
-            store=f"file://{tmp_path}",
-            retry_max_attempts=1,
-        )
-        with pytest.raises(BulkFetchFailuresError) as info:
-            op.execute(make_context(utc(2024, 1, 1), utc(2024, 1, 2)))
-        assert "2 of 4 requests failed, more than max_failures=0" in str(info.value)
-        assert TOKEN not in str(info.value)
-        directory = tmp_path / "20240101T000000Z_20240102T000000Z"
-        assert sorted(r["id"] for r in read_jsonl_parts(directory)) == [1, 2]
-        failures = (directory / "failures.jsonl").read_text()
-        assert failures.count("\n") == 2 and "404" in failures and TOKEN not in failures
-        manifest = (directory / "manifest.json").read_text()
-        assert json.loads(manifest)["failures"] == {"path": "failures.jsonl", "count": 2}
+def test_max_failures_fails_after_writing_what_succeeded(query_auth_api, tmp_path):
+    api = query_auth_api
+    op = BulkFetchOperator(
+        task_id="fetch",
+        endpoint="/items/{id}",
+        ids=[1, 2, "x", "y"],
+        store=f"file://{tmp_path}",
+        retry_max_attempts=1,
+    )
+    with pytest.raises(BulkFetchFailuresError) as info:
+        op.execute(make_context(utc(2024, 1, 1), utc(2024, 1, 2)))
+    assert "2 of 4 requests failed, more than max_failures=0" in str(info.value)
+    assert TOKEN not in str(info.value)
+    directory = tmp_path / "20240101T000000Z_20240102T000000Z"
+    assert sorted(r["id"] for r in read_jsonl_parts(directory)) == [1, 2]
+    failures = (directory / "failures.jsonl").read_text()
+    assert failures.count("\n") == 2 and "404" in failures and TOKEN not in failures
+    manifest = (directory / "manifest.json").read_text()
+    assert json.loads(manifest)["failures"] == {"path": "failures.jsonl", "count": 2}
 
-        op.max_failures = 2  # tolerated now; the rerun also replaces the failure report
-        summary = op.execute(make_context(utc(2024, 1, 1), utc(2024, 1, 2)))
-        assert summary["failed"] == 2 and len(summary["failures"]) == 2
-        assert TOKEN not in json.dumps(summary)
-        assert all(r.query.get("api_key") == TOKEN for r in api.requests)  # the token was sent...
-        assert all("/items/" in f["url"] for f in summary["failures"])  # ...and never reported
-    finally:
-        api.auth, api.auth_name = "header", "X-API-Key"
+    op.max_failures = 2  # tolerated now; the rerun also replaces the failure report
+    summary = op.execute(make_context(utc(2024, 1, 1), utc(2024, 1, 2)))
+    assert summary["failed"] == 2 and len(summary["failures"]) == 2
+    assert TOKEN not in json.dumps(summary)
+    assert all(r.query.get(QUERY_AUTH_NAME) == TOKEN for r in api.requests)  # the token was sent...
+    assert all("/items/" in f["url"] for f in summary["failures"])  # ...and never reported
 
 
 def test_failures_go_into_the_summary_for_xcom(api):
@@ -173,20 +169,34 @@ def test_failures_go_into_the_summary_for_xcom(api):
 
 @respx.mock
 def test_httpx_backend_and_per_task_overrides(monkeypatch):
+    """The connection allows 64 in flight and no rate limit; the task's overrides (1 in flight, 1 request
+    per 0.3 s) are what the (mocked) server sees."""
     monkeypatch.setenv("AIRFLOW_CONN_BULK_FETCH_DEFAULT", conn_json("http://api.test"))
-    route = respx.get(url__startswith="http://api.test/records").mock(
-        return_value=httpx.Response(200, json=[])
-    )
+    arrivals: list[float] = []
+    in_flight = [0, 0]  # now, most
+
+    async def answer(request: httpx.Request) -> httpx.Response:
+        arrivals.append(time.monotonic())
+        in_flight[0] += 1
+        in_flight[1] = max(in_flight)
+        await asyncio.sleep(0.05)
+        in_flight[0] -= 1
+        return httpx.Response(200, json=[])
+
+    route = respx.get(url__startswith="http://api.test/records").mock(side_effect=answer)
     op = BulkFetchOperator(
         task_id="fetch",
         endpoint="records",
         query_params={"from": "{start}", "n": 5},
         http_backend="httpx",
-        rate_limit_requests=1000,
-        max_concurrency=2,
+        rate_limit_requests=1,
+        rate_limit_period_seconds=0.3,
+        max_concurrency=1,
     )
     summary = op.execute(make_context(utc(2024, 1, 1), utc(2024, 1, 3)))
     assert summary["requested"] == 2
+    assert in_flight[1] == 1  # max_concurrency=1, not the connection's 64
+    assert arrivals[1] - arrivals[0] >= 0.3 - 0.01  # 1 request per 0.3 s, not unlimited
     query = parse_qs(urlsplit(str(route.calls.last.request.url)).query)
     assert query["n"] == ["5"] and query["from"][0].endswith("T00:00:00+00:00")
     assert route.calls.last.request.headers["X-API-Key"] == TOKEN
