@@ -16,6 +16,7 @@ import os
 import shutil
 import sys
 import tempfile
+import time
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -93,7 +94,12 @@ def demo_api() -> Iterator[Any]:
 
 @pytest.fixture
 def api(demo_api: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
-    """The demo API, reset, with ``bulk_fetch_default`` pointing at it."""
+    """The demo API, reset, with ``bulk_fetch_default`` pointing at it. Requests an earlier test abandoned
+    (timed out on the client, still sleeping on the server) are waited out first (at most 5 s), so they
+    cannot count in this test's in-flight figures."""
+    deadline = time.monotonic() + 5
+    while demo_api.stats.in_flight and time.monotonic() < deadline:
+        time.sleep(0.02)
     demo_api.reset()
     monkeypatch.setenv("AIRFLOW_CONN_BULK_FETCH_DEFAULT", conn_json(demo_api.url))
     return demo_api
