@@ -8,6 +8,7 @@ independent server, not of the client's loop.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import uuid
 from collections.abc import Callable, Iterator
@@ -17,7 +18,13 @@ import httpx
 import pytest
 import respx
 
-from airflow_provider_bulk_uploader import default_retry_policy
+from airflow_provider_bulk_uploader import (
+    BasicAuth,
+    BearerAuth,
+    HeaderAuth,
+    QueryParamsAuth,
+    default_retry_policy,
+)
 from airflow_provider_bulk_uploader.testing import DemoAPI, running_demo_api
 
 BACKENDS = ("aiohttp", "httpx")
@@ -47,6 +54,25 @@ def mock_items(delay: float | None = None, base: str = "https://api.test"):
     return respx.get(url__regex=rf"{base}/items/\d+").mock(
         side_effect=answer if delay is None else answer_later
     )
+
+
+AUTH_MODES = ("header", "query", "bearer", "basic")
+
+
+def make_auth(mode: str, token: str):
+    return {
+        "header": lambda: HeaderAuth("X-API-Key", token),
+        "query": lambda: QueryParamsAuth("api_key", token),
+        "bearer": lambda: BearerAuth(token),
+        "basic": lambda: BasicAuth("user", token),
+    }[mode]()
+
+
+def credential_seen(record, mode: str, token: str) -> bool:
+    """Did this request (as the server recorded it) carry the credential in any form?"""
+    basic = base64.b64encode(f"user:{token}".encode()).decode()
+    values = [*record.headers.values(), *record.query.values()]
+    return any(token in v or basic in v for v in values)
 
 
 class RecordingStore:
