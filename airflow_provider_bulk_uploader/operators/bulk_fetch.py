@@ -52,7 +52,8 @@ class BulkFetchOperator(BaseOperator):
     :param max_failures: the task fails when more requests than this fail (default 0), after writing what
         succeeded.
     :param record_path: ``None`` (default): each response body is one record; ``"."``: the body is a JSON
-        list of records; ``"data.items"``: the list at that dotted path.
+        list of records; ``"data.items"``: the list at that dotted path. A body without that list counts as
+        a failed request (``max_failures``, failure report); an empty body (204) holds no records.
     :param rate_limit_requests: override of the connection's requests per period.
     :param rate_limit_period_seconds: override of the connection's rate-limit period (seconds).
     :param max_concurrency: override of the connection's requests in flight.
