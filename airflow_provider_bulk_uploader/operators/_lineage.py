@@ -100,7 +100,9 @@ class DataAwareOutputsMixin:
             return
         if not _wrote_something(summary):
             if aliases:
-                reason = "the XCom store" if summary.get("store") != "object_storage" else "no records written"
+                reason = (
+                    "the XCom store" if summary.get("store") != "object_storage" else "no records written"
+                )
                 self.log.info("No asset announced to %s: %s", [a.name for a in aliases], reason)
             return
         events = context.get("outlet_events")
@@ -171,7 +173,7 @@ class DataAwareOutputsMixin:
 
         from airflow_provider_bulk_uploader.operators._lineage_facets import BulkFetchRunFacet
 
-        outputs = [self._output_dataset(summary)] if _wrote_something(summary) else []
+        outputs = [self._output_dataset(summary)] if summary and _wrote_something(summary) else []
         run_facets: dict[str, Any] = {}
         if summary is not None:
             run_facets["bulkFetch"] = BulkFetchRunFacet.from_summary(summary)

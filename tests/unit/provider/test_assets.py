@@ -199,7 +199,9 @@ def _create_asset_triggered_runs() -> list[str]:
     with create_session() as session:
         return [
             dr.run_id
-            for dr in session.query(DagRun).filter(DagRun.dag_id == CONSUMER, DagRun.run_type == "asset_triggered")
+            for dr in session.query(DagRun).filter(
+                DagRun.dag_id == CONSUMER, DagRun.run_type == "asset_triggered"
+            )
         ]
 
 

@@ -27,14 +27,17 @@ def test_registered_as_a_task_decorator():
     from airflow_provider_bulk_uploader.get_provider_info import get_provider_info
 
     assert get_provider_info()["task-decorators"] == [
-        {"name": "bulk_fetch", "class-name": "airflow_provider_bulk_uploader.decorators.bulk_fetch.bulk_fetch_task"}
+        {
+            "name": "bulk_fetch",
+            "class-name": "airflow_provider_bulk_uploader.decorators.bulk_fetch.bulk_fetch_task",
+        }
     ]
     assert ProvidersManagerTaskRuntime().taskflow_decorators["bulk_fetch"] is bulk_fetch_task
     assert task.bulk_fetch is bulk_fetch_task
 
 
 def test_airflow_cli_shows_the_decorator(tmp_path):
-    """``airflow providers get --full`` lists it; ``providers list`` and ``airflow info`` list the provider."""
+    """``providers get --full`` shows the decorator; ``providers list`` and ``info`` show the provider."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW__DATABASE")}
     env.update({"AIRFLOW_HOME": str(tmp_path), "AIRFLOW__CORE__LOAD_EXAMPLES": "False"})
     airflow = str(Path(sys.executable).parent / "airflow")
@@ -48,7 +51,10 @@ def test_airflow_cli_shows_the_decorator(tmp_path):
 
     full = json.loads(cli("providers", "get", "airflow-provider-bulk-uploader", "--full", "-o", "json"))
     assert full[0]["task-decorators"] == [
-        {"name": "bulk_fetch", "class-name": "airflow_provider_bulk_uploader.decorators.bulk_fetch.bulk_fetch_task"}
+        {
+            "name": "bulk_fetch",
+            "class-name": "airflow_provider_bulk_uploader.decorators.bulk_fetch.bulk_fetch_task",
+        }
     ]
     listed = json.loads(cli("providers", "list", "-o", "json"))
     assert "airflow-provider-bulk-uploader" in {p["package_name"] for p in listed}

@@ -99,7 +99,9 @@ def test_no_credential_in_namespace_or_name(api, monkeypatch):
     host = api.url.replace("http://", f"http://user:{TOKEN}@").rstrip("/") + f"/v1?api_key={TOKEN}"
     monkeypatch.setenv(
         "AIRFLOW_CONN_LEAKY",
-        json.dumps({"conn_type": "bulk_fetch", "host": host, "password": TOKEN, "extra": {"auth_type": "bearer"}}),
+        json.dumps(
+            {"conn_type": "bulk_fetch", "host": host, "password": TOKEN, "extra": {"auth_type": "bearer"}}
+        ),
     )
     op = BulkFetchOperator(
         task_id="fetch",
@@ -114,7 +116,9 @@ def test_no_credential_in_namespace_or_name(api, monkeypatch):
 
 
 def test_absolute_endpoint_uses_its_own_origin(api):
-    op = BulkFetchOperator(task_id="fetch", endpoint=f"https://Other.Example:8443/a/{{id}}?k={TOKEN}", ids=[1])
+    op = BulkFetchOperator(
+        task_id="fetch", endpoint=f"https://Other.Example:8443/a/{{id}}?k={TOKEN}", ids=[1]
+    )
     [source] = op.get_openlineage_facets_on_start().inputs
     assert (source.namespace, source.name) == ("https://other.example:8443", "/a/{id}")
 
