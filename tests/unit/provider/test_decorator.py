@@ -157,3 +157,16 @@ def test_decorator_example_with_dag_test(dags, api, tmp_path, monkeypatch):
     assert checks["succeeded"] == 2
     [partition] = (tmp_path / "decorated_items").iterdir()
     assert json.loads((partition / "manifest.json").read_text())["records"] == 4
+
+
+@pytest.mark.airflow
+@pytest.mark.integration
+def test_decorated_task_maps_over_its_arguments(dags, api):
+    from .test_dag_runs import xcom
+
+    dag_run = dags["it_decorator_mapped"].test()
+    tis = {(ti.task_id, ti.map_index): ti.state for ti in dag_run.get_task_instances()}
+    assert dag_run.state == "success", tis
+    assert sorted(i for (t, i) in tis if t == "id_slice") == [0, 1, 2]
+    assert xcom(dag_run, "total") == 6
+    assert sorted(int(r.path.rsplit("/", 1)[1]) for r in api.requests) == [1, 2, 11, 12, 21, 22]

@@ -7,9 +7,11 @@ result is serialized with the OpenLineage client's ``Serde`` and searched for th
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -189,3 +191,51 @@ def test_provider_imports_and_runs_without_the_openlineage_provider(tmp_path):
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.strip().endswith("ok")
+
+
+@pytest.mark.airflow
+@pytest.mark.integration
+def test_the_openlineage_listener_emits_them_in_a_real_task_run(airflow_db, api, tmp_path):
+    """``airflow dags test`` with the OpenLineage file transport: the events the listener really sends."""
+    events_file = tmp_path / "openlineage.jsonl"
+    env = {
+        **os.environ,
+        "AIRFLOW_VAR_BULK_FETCH_DATA_URL": f"file://{tmp_path / 'data'}",
+        "AIRFLOW_CONN_BULK_FETCH_DEFAULT": conn_json(api.url),
+        "AIRFLOW__OPENLINEAGE__TRANSPORT": json.dumps(
+            {"type": "file", "log_file_path": str(events_file), "append": True}
+        ),
+        "AIRFLOW__OPENLINEAGE__NAMESPACE": "bulk_fetch_tests",
+    }
+    airflow = str(Path(sys.executable).parent / "airflow")
+    result = subprocess.run(
+        [airflow, "dags", "test", "bulk_fetch_assets_producer", "2024-01-03"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert TOKEN not in result.stdout + result.stderr
+    text = events_file.read_text()
+    assert TOKEN not in text
+    events = [json.loads(line) for line in text.splitlines()]
+    task = {e["eventType"]: e for e in events if e["job"]["name"].endswith(".fetch_records")}
+    assert set(task) == {"START", "COMPLETE"}
+
+    def datasets(event: dict, side: str) -> list[tuple[str, str]]:
+        return [(d["namespace"], d["name"]) for d in event.get(side, [])]
+
+    assert datasets(task["START"], "inputs") == [(origin(api), "/records")]
+    assert datasets(task["COMPLETE"], "inputs") == [(origin(api), "/records")]
+    partition = f"{tmp_path}/data/asset_records/20240102T000000Z_20240103T000000Z"
+    assert datasets(task["COMPLETE"], "outputs") == [("file", partition)]
+    facet = task["COMPLETE"]["run"]["facets"]["bulkFetch"]
+    assert {k: facet[k] for k in ("requested", "succeeded", "failed", "records")} == {
+        "requested": 1,
+        "succeeded": 1,
+        "failed": 0,
+        "records": 24,
+    }
+    [output] = task["COMPLETE"]["outputs"]
+    assert output["outputFacets"]["outputStatistics"]["rowCount"] == 24
