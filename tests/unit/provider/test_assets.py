@@ -287,3 +287,44 @@ def test_failed_producer_queues_nothing(dags, api, tmp_path, monkeypatch):
     assert {r.status for r in api.requests} == {403}
     with create_session() as session:
         assert session.query(AssetDagRunQueue).filter(AssetDagRunQueue.target_dag_id == CONSUMER).count() == 0
+
+
+@pytest.mark.airflow
+@pytest.mark.integration
+def test_fixed_asset_outlet_standard_event_with_the_extra(dags, api, tmp_path):
+    """``outlets=[Asset(...)]``: Airflow's own event on every success (0 records too); consumer queued."""
+    from airflow.models.asset import AssetDagRunQueue, AssetEvent
+    from airflow.models.dag import DagModel
+    from airflow.utils.session import create_session
+    from sqlalchemy import delete, update
+
+    uri = "file:///bulk-fetch-tests/fixed-items"
+
+    def events_of(run_id: str) -> list[dict]:
+        with create_session() as session:
+            rows = session.query(AssetEvent).filter(AssetEvent.source_run_id == run_id).all()
+            return [{"uri": e.asset.uri, **e.extra} for e in rows]
+
+    dags["it_fixed_asset"].test(logical_date=DAY, run_conf={"store": "xcom", "ids": []})  # writes the DAGs
+    with create_session() as session:
+        session.execute(
+            update(DagModel).where(DagModel.dag_id == "it_fixed_asset_consumer").values(is_paused=False)
+        )
+        session.execute(
+            delete(AssetDagRunQueue).where(AssetDagRunQueue.target_dag_id == "it_fixed_asset_consumer")
+        )
+
+    dag_run = dags["it_fixed_asset"].test(
+        logical_date=DAY, run_conf={"store": f"file://{tmp_path}", "ids": [1, 2, 3]}
+    )
+    assert dag_run.state == "success"
+    [event] = events_of(dag_run.run_id)
+    assert event["uri"] == uri and event["records"] == 3 and event["parts"] == 1
+    assert event["manifest"] == f"file://{tmp_path}/{PARTITION}/manifest.json"
+    with create_session() as session:
+        queued = session.query(AssetDagRunQueue).filter_by(target_dag_id="it_fixed_asset_consumer").all()
+        assert [q.asset.uri for q in queued] == [uri]
+
+    empty = dags["it_fixed_asset"].test(logical_date=DAY, run_conf={"store": f"file://{tmp_path}", "ids": []})
+    assert empty.state == "success"
+    assert events_of(empty.run_id) == [{"uri": uri}]  # Airflow's event, no extra: nothing was written
