@@ -132,6 +132,8 @@ class _BulkFetchDecoratedOperator(DecoratedOperator, BulkFetchOperator):
                 )
             self._urls = list(value)
         else:
+            if isinstance(value, Iterable) and not isinstance(value, (str, bytes, Mapping, list, tuple, range)):
+                value = list(value)  # a generator or a set of ids
             self.ids = value
         return super().execute(context)
 

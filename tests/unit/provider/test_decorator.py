@@ -79,6 +79,12 @@ def test_function_returns_ids_for_the_endpoint(api, tmp_path):
     assert (tmp_path / PARTITION / "manifest.json").exists()
 
 
+def test_function_may_return_a_generator_of_ids(api):
+    op = _task(function=lambda: (i * 2 for i in range(1, 3)), endpoint="/items/{id}")
+    assert op.execute(make_context())["succeeded"] == 2
+    assert sorted(r.path for r in api.requests) == ["/items/2", "/items/4"]
+
+
 def test_function_gets_context_and_arguments(api):
     from airflow.sdk import DAG, task
 
