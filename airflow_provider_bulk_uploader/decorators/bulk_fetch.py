@@ -35,6 +35,9 @@ from airflow_provider_bulk_uploader.utils.urls import UrlPlan
 
 __all__ = ["bulk_fetch_task"]
 
+#: What ``coerce_ids`` takes as it is; any other iterable of ids is listed first.
+_ID_VALUES = (str, bytes, Mapping, list, tuple, range)
+
 
 def _origin(url: str) -> tuple[str, str, int | None]:
     parts = urlsplit(url)
@@ -132,7 +135,7 @@ class _BulkFetchDecoratedOperator(DecoratedOperator, BulkFetchOperator):
                 )
             self._urls = list(value)
         else:
-            if isinstance(value, Iterable) and not isinstance(value, (str, bytes, Mapping, list, tuple, range)):
+            if isinstance(value, Iterable) and not isinstance(value, _ID_VALUES):
                 value = list(value)  # a generator or a set of ids
             self.ids = value
         return super().execute(context)
