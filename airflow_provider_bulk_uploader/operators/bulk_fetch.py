@@ -15,6 +15,7 @@ from airflow_provider_bulk_uploader.engine import defaults
 from airflow_provider_bulk_uploader.engine.validation import require_int
 from airflow_provider_bulk_uploader.exceptions import BulkFetchConfigError, BulkFetchFailuresError
 from airflow_provider_bulk_uploader.hooks.bulk_fetch import DEFAULT_CONN_ID, BulkFetchHook
+from airflow_provider_bulk_uploader.operators._lineage import DataAwareOutputsMixin
 from airflow_provider_bulk_uploader.storage import XCOM_RECORDS_KEY, RunMeta, XComStore, make_store
 from airflow_provider_bulk_uploader.storage.base import check_record_path, failure_dicts
 from airflow_provider_bulk_uploader.storage.object_storage import COMPRESSIONS
@@ -33,7 +34,7 @@ __all__ = ["BulkFetchFailuresError", "BulkFetchOperator"]
 SUMMARY_FAILURES = defaults.SUMMARY_FAILURES
 
 
-class BulkFetchOperator(BaseOperator):
+class BulkFetchOperator(DataAwareOutputsMixin, BaseOperator):
     """Fetch ``endpoint`` for every chunk of the data interval (and every id), politely, into a store.
 
     :param endpoint: path relative to the connection's base URL, or an absolute URL. May contain ``{start}``/
@@ -236,6 +237,7 @@ class BulkFetchOperator(BaseOperator):
         if isinstance(store, XComStore):
             context["ti"].xcom_push(key=XCOM_RECORDS_KEY, value=store.saved_data())
         summary = self._summary(report, interval, len(plan.chunks), output)
+        self._announce_outputs(context, summary)  # asset events (only if the task succeeds) + lineage
         self.log.info("Bulk fetch done: %s; output: %s", report, output)
         if report.failed > self.max_failures:
             where = output.get("failures_path") or "the task log"
