@@ -32,7 +32,12 @@ from airflow.sdk import ObjectStoragePath
 from airflow_provider_bulk_uploader import FetchReport, redact_url
 from airflow_provider_bulk_uploader.engine import defaults
 from airflow_provider_bulk_uploader.exceptions import BulkFetchConfigError
-from airflow_provider_bulk_uploader.storage.base import RunMeta, failure_dicts, iter_records
+from airflow_provider_bulk_uploader.storage.base import (
+    RunMeta,
+    failure_dicts,
+    iter_records,
+    report_record_path_failures,
+)
 
 __all__ = ["COMPRESSIONS", "MANIFEST_FORMAT", "ObjectStorageStore", "as_object_storage_path"]
 
@@ -103,6 +108,7 @@ class ObjectStorageStore:
         self.failures_name = f"failures{tag}.jsonl"
         self._local = self.directory.protocol in _LOCAL_PROTOCOLS
         self._buffer: list[str] = []
+        self._mismatches: list[str] = []  # bodies that did not match record_path
         self._next_seq = 0
         self._parts: list[dict[str, Any]] = []
         self._dir_ready = False
@@ -130,7 +136,9 @@ class ObjectStorageStore:
     # -- after the run -------------------------------------------------------------------------------
 
     def finalize(self, report: FetchReport) -> dict[str, Any]:
-        """Write the failure report, delete stale parts of an earlier run, write the manifest (last)."""
+        """Write the failure report, delete stale parts of an earlier run, write the manifest (last).
+        Bodies that did not match ``record_path`` become failures of ``report`` first."""
+        report_record_path_failures(report, self._mismatches)
         if self._buffer:  # the engine always flushes; this guards direct use
             self._write_part(*self._take(len(self._buffer)))
         self._ensure_dir()
@@ -173,7 +181,9 @@ class ObjectStorageStore:
 
     def _lines(self, items: list[Any]) -> list[str]:
         dumps = json.dumps
-        return [dumps(r, separators=(",", ":")) for r in iter_records(items, self.record_path)]
+        return [
+            dumps(r, separators=(",", ":")) for r in iter_records(items, self.record_path, self._mismatches)
+        ]
 
     def _take(self, n: int) -> tuple[str, list[str]]:
         """Cut ``n`` lines off the buffer and reserve the next part name (synchronously: no await between)."""
