@@ -423,7 +423,8 @@ class RedisLimiter:
                 if tickets and len(tickets) >= want:
                     continue
                 low, high = defaults.SHARED_POLL_MIN_SECONDS, defaults.SHARED_POLL_MAX_SECONDS
-                await asyncio.sleep(min(high, max(low, wait)) * random.uniform(1.0, 1.1))
+                # a little additive jitter, so that K processes woken by the same hint do not call in lockstep
+                await asyncio.sleep(min(high, max(low, wait)) + random.uniform(0.0, low / 2))
         except asyncio.CancelledError:
             raise
         except BaseException as exc:
