@@ -18,7 +18,7 @@ taken again ``period`` after that, so at most ``N`` requests arrive at the serve
   precise hint: no pub/sub connection to keep, nothing lost when Redis restarts).
 * **Fairness**: a process gets at most ``ceil(N / active processes)`` slots per round trip (processes seen
   in the last two periods), and a process that has waited longer has first call on freed slots (the slots
-  it still wants are reserved for it), so processes are served roughly in the order they started waiting.
+  it still wants are reserved for it); a process served goes to the back of that queue (round robin).
 * **Shared cool-down**: :meth:`RedisLimiter.pause` (a 429, a ``Retry-After``) writes a pause-until time;
   no slot is granted to anyone on the key before it.
 * **State lost** (Redis restarted without persistence, keys evicted) while a process is running: the
@@ -125,8 +125,11 @@ else
     result[#result + 1] = slot
     result[#result + 1] = grant
   end
-  if take < want then
-    redis.call('ZADD', KEYS[7], 'NX', now, client)
+  if take == 0 then
+    redis.call('ZADD', KEYS[7], 'NX', now, client)  -- keeps its place in the queue
+    redis.call('HSET', KEYS[8], client, want)
+  elseif take < want then
+    redis.call('ZADD', KEYS[7], now, client)  -- served: to the back of the queue (round robin)
     redis.call('HSET', KEYS[8], client, want - take)
   else
     redis.call('ZREM', KEYS[7], client)
