@@ -43,6 +43,9 @@ SHARED_LEASE_MARGIN_SECONDS = 10.0
 #: floor lets several freed slots be granted in one round trip, the cap bounds the wait on a stale hint.
 SHARED_POLL_MIN_SECONDS = 0.002
 SHARED_POLL_MAX_SECONDS = 0.25
+#: How long after the moment a waiting process said it would ask again its reserved slots stay reserved for
+#: it (seconds): fairness for a process on time, no idle budget behind one that is late.
+SHARED_RESERVATION_GRACE_SECONDS = 0.005
 #: A shared limiter gives up after Redis has been unreachable this long (seconds), retrying meanwhile.
 SHARED_REDIS_RETRY_SECONDS = 15.0
 #: Prefix of every Redis key a shared limiter writes (``<prefix>{<rate_limit_key>}:...``).

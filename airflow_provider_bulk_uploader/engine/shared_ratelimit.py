@@ -18,7 +18,9 @@ taken again ``period`` after that, so at most ``N`` requests arrive at the serve
   precise hint: no pub/sub connection to keep, nothing lost when Redis restarts).
 * **Fairness**: a process gets at most ``ceil(N / active processes)`` slots per round trip (processes seen
   in the last two periods), and a process that has waited longer has first call on freed slots (the slots
-  it still wants are reserved for it); a process served goes to the back of that queue (round robin).
+  it still wants are reserved for it until the moment it said it would ask again, plus
+  :data:`~.defaults.SHARED_RESERVATION_GRACE_SECONDS`, so a slow process cannot idle the budget); a process
+  served goes to the back of that queue (round robin).
 * **Shared cool-down**: :meth:`RedisLimiter.pause` (a 429, a ``Retry-After``) writes a pause-until time;
   no slot is granted to anyone on the key before it.
 * **State lost** (Redis restarted without persistence, keys evicted) while a process is running: the
@@ -57,14 +59,16 @@ logger = logging.getLogger("airflow_provider_bulk_uploader")
 
 # KEYS: ready (zset slot -> free-at µs), held (zset slot -> lease end µs), owner (hash slot -> grant id),
 #       pause (string: pause-until µs), meta (hash: n, gen), clients (zset client -> last seen µs),
-#       waiting (zset client -> waiting since µs), wants (hash client -> slots still wanted)
-# ARGV: n, period µs, lease µs, want, client id, known gen ("" = none), new gen, ttl ms
+#       waiting (zset client -> waiting since µs), wants (hash client -> "slots still wanted:back by µs")
+# ARGV: n, period µs, lease µs, want, client id, known gen ("" = none), new gen, ttl ms,
+#       poll min µs, poll max µs, reservation grace µs
 # Returns {gen, wait µs (0 when something was granted), slot1, grant1, slot2, grant2, ...}
 _ACQUIRE = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local n, period, lease = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local want, client, ttl = tonumber(ARGV[4]), ARGV[5], tonumber(ARGV[8])
+local poll_min, poll_max, grace = tonumber(ARGV[9]), tonumber(ARGV[10]), tonumber(ARGV[11])
 local gen = redis.call('HGET', KEYS[5], 'gen')
 local have = tonumber(redis.call('HGET', KEYS[5], 'n') or '0')
 if not gen then
@@ -107,7 +111,9 @@ else
   for _, other in ipairs(older) do
     local seen = redis.call('ZSCORE', KEYS[6], other)
     if seen and other ~= client then
-      reserved = reserved + tonumber(redis.call('HGET', KEYS[8], other) or '0')
+      -- a reservation holds only until the time its process said it would be back (plus a grace)
+      local w, back = string.match(redis.call('HGET', KEYS[8], other) or '', '^(%d+):(%d+)$')
+      if w and tonumber(back) >= now then reserved = reserved + tonumber(w) end
     else
       redis.call('ZREM', KEYS[7], other)
       redis.call('HDEL', KEYS[8], other)
@@ -126,18 +132,20 @@ else
     result[#result + 1] = grant
   end
   if take == 0 then
+    local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+    if first[1] then result[2] = tonumber(first[2]) - now else result[2] = period end
+  end
+  -- when this process will ask again: the hint, bounded like the client's sleep, plus a grace
+  local back = now + math.min(poll_max, math.max(poll_min, result[2])) + grace
+  if take == 0 then
     redis.call('ZADD', KEYS[7], 'NX', now, client)  -- keeps its place in the queue
-    redis.call('HSET', KEYS[8], client, want)
+    redis.call('HSET', KEYS[8], client, want .. ':' .. string.format('%.0f', back))
   elseif take < want then
     redis.call('ZADD', KEYS[7], now, client)  -- served: to the back of the queue (round robin)
-    redis.call('HSET', KEYS[8], client, want - take)
+    redis.call('HSET', KEYS[8], client, (want - take) .. ':' .. string.format('%.0f', back))
   else
     redis.call('ZREM', KEYS[7], client)
     redis.call('HDEL', KEYS[8], client)
-  end
-  if take == 0 then
-    local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-    if first[1] then result[2] = tonumber(first[2]) - now else result[2] = period end
   end
 end
 for i = 1, 8 do redis.call('PEXPIRE', KEYS[i], ttl) end
@@ -270,7 +278,6 @@ class RedisLimiter:
         self._releaser: asyncio.Task[None] | None = None
         self._background: set[asyncio.Task[Any]] = set()
         self._broken: RateLimitBackendError | None = None
-        self._free_at = float("-inf")
         #: round trips to Redis made by acquire scripts, and slots they granted (for benchmarks)
         self.acquire_calls = 0
         self.granted = 0
@@ -318,11 +325,9 @@ class RedisLimiter:
         """Give a slot back (sent to Redis in the background, coalesced); reusable ``period`` later."""
         if ticket is None:
             return
-        loop = asyncio.get_running_loop()
-        self._free_at = loop.time() + self.rate.period_seconds
         self._to_release.extend(ticket)
         if self._releaser is None:
-            self._releaser = loop.create_task(self._send_releases())
+            self._releaser = asyncio.get_running_loop().create_task(self._send_releases())
 
     def pause(self, seconds: float) -> None:
         """Hold every request on the key back for ``seconds`` (sent to Redis in the background)."""
@@ -467,6 +472,9 @@ class RedisLimiter:
                 self._gen,
                 uuid.uuid4().hex,
                 self._ttl_ms,
+                round(defaults.SHARED_POLL_MIN_SECONDS * _US),
+                round(defaults.SHARED_POLL_MAX_SECONDS * _US),
+                round(defaults.SHARED_RESERVATION_GRACE_SECONDS * _US),
             ],
         )
         self._gen = _text(reply[0])
