@@ -17,8 +17,8 @@ from airflow_provider_bulk_uploader.hooks.bulk_fetch import BulkFetchConfigError
 from airflow_provider_bulk_uploader.operators.bulk_fetch import BulkFetchOperator
 from tests.support.postgres import free_port
 
-from .conftest import conn_json
-from .helpers import make_context, utc
+from ..conftest import conn_json
+from ..helpers import make_context, utc
 
 REDIS_PASSWORD = "redis-pass-5e4d3c"
 
