@@ -121,10 +121,19 @@ Step = NextPage | FanOut | Stop | Broken
 
 
 def with_query(url: str, params: Mapping[str, Any]) -> str:
-    """``url`` with each of ``params`` set (replacing any value it had), other parameters kept in order."""
+    """``url`` with each of ``params`` set: an existing parameter keeps its place (its first occurrence; any
+    repeat is dropped), a new one is appended; the other parameters are kept as they are."""
     parts = urlsplit(url)
-    pairs = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k not in params]
-    pairs.extend((k, str(v)) for k, v in params.items())
+    pairs: list[tuple[str, str]] = []
+    done: set[str] = set()
+    for key, value in parse_qsl(parts.query, keep_blank_values=True):
+        if key in params:
+            if key in done:
+                continue
+            value = str(params[key])
+            done.add(key)
+        pairs.append((key, value))
+    pairs.extend((k, str(v)) for k, v in params.items() if k not in done)
     return urlunsplit(parts._replace(query=urlencode(pairs)))
 
 

@@ -7,10 +7,14 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from airflow_provider_bulk_uploader import FetchReport, redact, redact_url
+from airflow_provider_bulk_uploader.engine.paths import records_at
 from airflow_provider_bulk_uploader.exceptions import BulkFetchConfigError
 from airflow_provider_bulk_uploader.utils.intervals import Interval
 
 __all__ = ["OutputStore", "RunMeta", "extract_records", "failure_dicts"]
+
+#: The records in one response body at ``record_path`` (the engine's parser: one parser for dotted paths).
+extract_records = records_at
 
 
 @dataclass(frozen=True)
@@ -50,35 +54,13 @@ class OutputStore(Protocol):
         ...
 
 
-def extract_records(body: Any, record_path: str | None) -> list[Any]:
-    """The records in one response ``body``.
-
-    :param record_path: ``None`` = the body is one record; ``"."`` = the body is a JSON list of records;
-        ``"data.items"`` = the list at that dotted path inside the body.
-    :raises ValueError: when the path is missing or does not lead to a list (names the path and the keys
-        found, never values).
-    """
-    if record_path is None:
-        return [body]
-    value = body
-    if record_path not in ("", "."):
-        for part in record_path.split("."):
-            if not isinstance(value, dict) or part not in value:
-                keys = sorted(value)[:20] if isinstance(value, dict) else type(value).__name__
-                raise ValueError(f"record_path {record_path!r}: no key {part!r} in a response (found {keys})")
-            value = value[part]
-    if not isinstance(value, list):
-        raise ValueError(f"record_path {record_path!r} must lead to a JSON list, got {type(value).__name__}")
-    return value
-
-
 def iter_records(items: Iterable[Any], record_path: str | None) -> list[Any]:
     """All records of a batch of response bodies (see :func:`extract_records`)."""
     if record_path is None:
         return list(items)
     out: list[Any] = []
     for item in items:
-        out.extend(extract_records(item, record_path))
+        out.extend(records_at(item, record_path))
     return out
 
 
