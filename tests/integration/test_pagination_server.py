@@ -280,7 +280,7 @@ async def test_offset_pages_fan_out_in_parallel_while_cursor_pages_stay_sequenti
 
 async def test_many_streams_paginate_concurrently_each_counted(demo):
     urls = [f"{demo.url}/pages/cursor?n={100 * k + 50}&latency_ms=20" for k in range(1, 9)]
-    store, report = await run(urls, STYLES["cursor"][0], "data", "aiohttp", max_concurrency=8)
+    _store, report = await run(urls, STYLES["cursor"][0], "data", "aiohttp", max_concurrency=8)
     assert [(s.pages, s.records) for s in report.streams] == [(k + 1, 100 * k + 50) for k in range(1, 9)]
     assert all(s.complete for s in report.streams)
     assert demo.stats.max_in_flight >= 4  # streams overlap

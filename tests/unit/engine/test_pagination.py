@@ -59,7 +59,7 @@ def test_records_at_names_the_path_when_records_are_missing():
     assert records_at({"data": [1, 2]}, "data") == [1, 2]
     assert records_at([1, 2], ".") == [1, 2]
     assert records_at({"x": 1}, None) == [{"x": 1}]
-    with pytest.raises(ValueError, match="record_path 'data.items': no key 'items'"):
+    with pytest.raises(ValueError, match=r"record_path 'data\.items': no key 'items'"):
         records_at({"data": {"rows": []}}, "data.items")
     with pytest.raises(ValueError, match="must lead to a JSON list, got dict"):
         records_at({"data": {}}, "data")
@@ -85,7 +85,10 @@ def test_json_link_resolves_relative_next_and_stops_without_one():
 
 
 def test_link_header_parsing_rfc8288():
-    value = '<https://a/x?page=1>; rel="first", <https://a/x?page=3>; rel="prev next", <https://a/x?p=9>; rel=last'
+    value = (
+        '<https://a/x?page=1>; rel="first", <https://a/x?page=3>; rel="prev next", '
+        "<https://a/x?p=9>; rel=last"
+    )
     assert link_header_next(value) == "https://a/x?page=3"
     assert link_header_next(value, "last") == "https://a/x?p=9"
     assert link_header_next('<https://a/x?page=1>; rel="first"') is None
