@@ -31,6 +31,7 @@ from . import defaults
 from .paths import MISSING, lookup
 
 __all__ = [
+    "PAGINATOR_PARAMETERS",
     "PAGINATOR_TYPES",
     "AutoPaginator",
     "Broken",
@@ -216,7 +217,7 @@ class Paginator:
     def to_dict(self) -> dict[str, Any]:
         """The plain-dict form :func:`paginator_from` accepts (survives DAG serialization)."""
         out: dict[str, Any] = {"type": self.type}
-        for name in _PARAMS[self.type]:
+        for name in PAGINATOR_PARAMETERS[self.type]:
             value = getattr(self, name)
             if value != _DEFAULTS[self.type].get(name, MISSING):
                 out[name] = list(value) if isinstance(value, tuple) else value
@@ -549,7 +550,8 @@ _CLASSES: dict[str, type[Paginator]] = {
 #: The names the dict form's ``"type"`` accepts.
 PAGINATOR_TYPES: tuple[str, ...] = tuple(_CLASSES)
 
-_PARAMS: dict[str, tuple[str, ...]] = {
+#: The parameters each type's dict form accepts besides ``"type"``.
+PAGINATOR_PARAMETERS: dict[str, tuple[str, ...]] = {
     "json_link": ("next_url_path", "max_pages"),
     "header_link": ("links_next_key", "max_pages"),
     "cursor": ("cursor_path", "cursor_param", "max_pages"),
@@ -576,7 +578,7 @@ _PARAMS: dict[str, tuple[str, ...]] = {
     "single_page": ("max_pages",),
     "auto": ("max_pages",),
 }
-_INT_PARAMS = frozenset(
+_INTPAGINATOR_PARAMETERS = frozenset(
     {"limit", "offset", "maximum_offset", "base_page", "page", "maximum_page", "max_pages"}
 )
 _DEFAULTS: dict[str, dict[str, Any]] = {
@@ -632,7 +634,7 @@ def paginator_from(spec: Any, *, argument: str = "paginator") -> Paginator | Non
         kind = kind.strip().lower()
     if kind not in _CLASSES:
         raise ValueError(f"{argument}['type'] must be one of {list(PAGINATOR_TYPES)}, got {kind!r}")
-    allowed = _PARAMS[kind]
+    allowed = PAGINATOR_PARAMETERS[kind]
     kwargs: dict[str, Any] = {}
     for key, value in spec.items():
         if key == "type":
@@ -642,7 +644,7 @@ def paginator_from(spec: Any, *, argument: str = "paginator") -> Paginator | Non
                 f"{argument}: unknown key {key!r} (value {value!r}) for type {kind!r}; "
                 f"allowed: {list(allowed)}"
             )
-        if key in _INT_PARAMS and isinstance(value, str) and _as_int(value) is not None:
+        if key in _INTPAGINATOR_PARAMETERS and isinstance(value, str) and _as_int(value) is not None:
             value = _as_int(value)
         if key == "stop_after_empty_page" and isinstance(value, str):
             value = {"true": True, "false": False}.get(value.strip().lower(), value)

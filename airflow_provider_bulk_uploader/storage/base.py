@@ -67,10 +67,19 @@ def iter_records(items: Iterable[Any], record_path: str | None) -> list[Any]:
 def failure_dicts(report: FetchReport, limit: int | None = None) -> list[dict[str, Any]]:
     """The report's failures as JSON-safe dicts, redacted again (defence in depth); first ``limit`` only."""
     failures = report.failures if limit is None else report.failures[:limit]
-    return [
-        {"url": redact_url(f.url), "status": f.status, "error": redact(str(f.error)), "attempts": f.attempts}
-        for f in failures
-    ]
+    out: list[dict[str, Any]] = []
+    for f in failures:
+        item = {
+            "url": redact_url(f.url),
+            "status": f.status,
+            "error": redact(str(f.error)),
+            "attempts": f.attempts,
+        }
+        if f.stream is not None:  # a page of a paginated stream
+            item["stream"] = redact_url(f.stream)
+            item["stream_incomplete"] = f.stream_incomplete
+        out.append(item)
+    return out
 
 
 def check_record_path(record_path: Any) -> str | None:

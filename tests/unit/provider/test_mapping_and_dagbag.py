@@ -26,7 +26,12 @@ def test_example_dags_load_with_zero_import_errors():
 
     bag = DagBag(dag_folder=str(EXAMPLES))
     assert bag.import_errors == {}
-    assert set(bag.dags) == {"bulk_fetch_daily_records", "bulk_fetch_mapped_ids", "bulk_fetch_xcom_to_task"}
+    assert set(bag.dags) == {
+        "bulk_fetch_daily_records",
+        "bulk_fetch_mapped_ids",
+        "bulk_fetch_xcom_to_task",
+        "bulk_fetch_paginated_daily",
+    }
 
 
 def test_example_dags_serialize():
