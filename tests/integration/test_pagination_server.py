@@ -301,3 +301,13 @@ async def test_without_a_paginator_the_report_is_unchanged(demo):
         "elapsed_seconds",
         "failures",
     }
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+async def test_pages_refused_with_429_are_retried_after_the_cool_down(make_demo, backend):
+    api = make_demo(rate_limit=5, period=0.5)  # no client limit: the server says 429 (Retry-After: 1)
+    url = f"{api.url}/pages/offset?n=1200&limit=100"
+    store, report = await run([url], STYLES["offset"][0], "data", backend, retry_policy=fast_policy(6))
+    assert sorted(r["id"] for r in records_of(store, "data")) == list(range(1200))
+    assert report.failed == 0 and report.pages == 12
+    assert api.stats.rate_limited > 0 and report.attempts == 12 + api.stats.rate_limited
