@@ -160,7 +160,8 @@ def summarize_paginated() -> int:
     say("Summary")
     print(
         f"  {report['streams']} stream(s), {report['pages']} pages, {report['records']} records "
-        f"({manifest['records']} on disk), {report['failed']} failed pages, {report['attempts']} HTTP requests"
+        f"({manifest['records']} on disk), {report['failed']} failed pages, "
+        f"{report['attempts']} HTTP requests"
     )
     expected = 24 * 60  # one record a minute for the one day
     ok = report["incomplete_streams"] == 0 and manifest["records"] == expected

@@ -169,7 +169,7 @@ def test_without_pagination_the_summary_has_no_pagination_section(api):
 @pytest.mark.airflow
 @pytest.mark.integration
 def test_paginated_daily_example_dag_end_to_end(dags, api, tmp_path, monkeypatch):
-    """The example DAG through dag.test(): serialized, templated (the store URL), one cursor stream per day."""
+    """The example DAG through dag.test(): serialized, templated store URL, one cursor stream per day."""
     monkeypatch.setenv("AIRFLOW_VAR_BULK_FETCH_DATA_URL", f"file://{tmp_path}")
     dag_run = dags["bulk_fetch_paginated_daily"].test(logical_date=utc(2024, 1, 2))
     assert dag_run.state == "success"
