@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import logging
 from collections import deque
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
@@ -23,13 +22,11 @@ from ._attempts import FAILED
 from ._transports import PageFetch
 from .pagination import Broken, FanOut, NextPage, Page, PageContext, Paginator, Stop
 from .paths import records_at
-from .redaction import redact_url
+from .redaction import redact, redact_url
 from .report import StreamReport
 
 if TYPE_CHECKING:
     from .orchestrator import _Run
-
-logger = logging.getLogger("airflow_provider_bulk_uploader")
 
 
 class _Stream:
@@ -185,7 +182,7 @@ class PagedRun:
             self._stop(stream, step.reason)
         else:
             self.run.report.requested += 1  # the rest of the stream, which cannot be fetched
-            self.run.attempts.fail(ctx.page.url, None, step.error, 0, stream=stream.start)
+            self.run.attempts.fail(ctx.page.url, None, redact(step.error), 0, stream=stream.start)
             self._incomplete(stream, "broken")
         return False
 

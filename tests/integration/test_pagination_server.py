@@ -311,3 +311,35 @@ async def test_pages_refused_with_429_are_retried_after_the_cool_down(make_demo,
     assert sorted(r["id"] for r in records_of(store, "data")) == list(range(1200))
     assert report.failed == 0 and report.pages == 12
     assert api.stats.rate_limited > 0 and report.attempts == 12 + api.stats.rate_limited
+
+
+async def test_a_custom_paginator_subclass_drives_the_run_and_its_errors_end_only_its_stream(demo):
+    from airflow_provider_bulk_uploader.engine.pagination import (
+        NextPage,
+        PageContext,
+        Paginator,
+        Stop,
+        with_query,
+    )
+
+    class EveryOtherPage(Paginator):
+        """Pages 1, 3, 5 of /pages/json_link (a user strategy: the next URL from the page number)."""
+
+        type = "every_other_page"
+
+        def next_step(self, ctx: PageContext):
+            if "boom" in ctx.start_url:
+                raise RuntimeError("cannot paginate this one")
+            page = int(ctx.page.url.rsplit("page=", 1)[1]) if "page=" in ctx.page.url else 1
+            return NextPage(with_query(ctx.page.url, {"page": page + 2})) if page < 5 else Stop("enough")
+
+    urls = [f"{demo.url}/pages/json_link?n=1000", f"{demo.url}/pages/json_link?n=1000&boom=1"]
+    store, report = await run(urls, EveryOtherPage(), "data", "aiohttp")
+    good, bad = report.streams
+    assert (good.pages, good.stop, good.complete) == (3, "enough", True)
+    assert (bad.pages, bad.stop, bad.complete) == (1, "broken", False)
+    assert (
+        "EveryOtherPage.next_step raised RuntimeError: cannot paginate this one" in report.failures[0].error
+    )
+    ids = sorted(r["id"] for r in records_of(store, "data"))
+    assert ids == sorted([*range(100), *range(200, 300), *range(400, 500), *range(100)])  # 1, 3, 5 + 1
