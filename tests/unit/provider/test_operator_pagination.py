@@ -149,14 +149,14 @@ def test_auto_and_a_rendered_template_work_end_to_end(api):
     summary = op.execute(ctx)
     assert summary["pagination"]["per_stream"][0]["style"] == "auto:page_number"
     assert len(ctx["ti"].xcom["records"]) == 350
-    # what a rendered template leaves: strings for numbers
     op = BulkFetchOperator(
         task_id="fetch2",
         endpoint="/pages/offset?n=350",
         pagination={"type": "offset", "limit": "{{ params.page_size }}"},
         record_path="data",
     )
-    op.pagination = {"type": "offset", "limit": "100"}
+    op.render_template_fields({"params": {"page_size": 100}})
+    assert op.pagination == {"type": "offset", "limit": "100"}  # a rendered number is a string
     ctx = make_context(utc(2024, 1, 1), utc(2024, 1, 2))
     assert op.execute(ctx)["pagination"]["pages"] == 4 and len(ctx["ti"].xcom["records"]) == 350
 
