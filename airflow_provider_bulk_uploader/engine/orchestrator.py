@@ -180,6 +180,12 @@ class UploadedData:
             else "none",
             "aiohttp (fast path)" if run.fast else "httpx",
         )
+        if self.paginator is not None:
+            logger.info(
+                "pagination: %r, record_path %r: each URL is the first page of a stream",
+                self.paginator,
+                self.record_path,
+            )
         progress = (
             asyncio.ensure_future(log_progress_every(self.progress_interval, report, total))
             if self.progress_interval > 0

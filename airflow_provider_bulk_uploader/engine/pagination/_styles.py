@@ -224,17 +224,15 @@ class OffsetPaginator(Paginator):
         page, limit = ctx.page, self.limit
         offset = self._offset_of(page.url)
         total = _as_int(lookup(page.body, self.total_path)) if self.total_path else None
-        end = total if total is not None else None
+        end = total
         if self.maximum_offset is not None:
             end = self.maximum_offset if end is None else min(end, self.maximum_offset)
-        if ctx.number == 1 and end is not None:
-            offsets = range(offset + limit, end, limit)
+        if ctx.number == 1 and total is not None:  # the total is known: every other page at once
+            stop_at = total if self.maximum_offset is None else min(total, self.maximum_offset)
+            offsets = range(offset + limit, stop_at, limit)
             base = page.url
-            return FanOut(
-                (with_query(base, {self.offset_param: o}) for o in offsets),
-                len(offsets),
-                "total reached" if total is not None else "maximum_offset reached",
-            )
+            reason = "total reached" if stop_at == total else "maximum_offset reached"
+            return FanOut((with_query(base, {self.offset_param: o}) for o in offsets), len(offsets), reason)
         if ctx.records == 0 and self.stop_after_empty_page:
             return Stop("empty page")
         if ctx.records < limit:
@@ -285,14 +283,13 @@ class PageNumberPaginator(Paginator):
         last = None if total is None else self.base_page + total - 1  # the last page's number
         if self.maximum_page is not None:
             last = self.maximum_page if last is None else min(last, self.maximum_page)
-        if ctx.number == 1 and last is not None:
-            numbers = range(number + 1, last + 1)
+        if ctx.number == 1 and total is not None:  # the total is known: every other page at once
+            final = self.base_page + total - 1
+            stop_at = final if self.maximum_page is None else min(final, self.maximum_page)
+            numbers = range(number + 1, stop_at + 1)
             base = page.url
-            return FanOut(
-                (with_query(base, {self.page_param: n}) for n in numbers),
-                len(numbers),
-                "total reached" if total is not None else "maximum_page reached",
-            )
+            reason = "total reached" if stop_at == final else "maximum_page reached"
+            return FanOut((with_query(base, {self.page_param: n}) for n in numbers), len(numbers), reason)
         if ctx.records == 0 and self.stop_after_empty_page:
             return Stop("empty page")
         if last is not None and number >= last:

@@ -267,3 +267,15 @@ def test_uploaded_data_validates_the_paginator_at_construction():
     run = UploadedData(ListStore(), url_maker=[BASE], record_path="data")
     assert run.paginator == SinglePagePaginator()  # record_path alone: each URL one counted page
     assert UploadedData(ListStore(), url_maker=[BASE]).paginator is None
+
+
+def test_maximum_offset_and_maximum_page_cap_the_fan_out_but_do_not_start_one():
+    capped = OffsetPaginator(limit=100, maximum_offset=300)
+    step = capped.next_step(ctx({"total": 1000}, capped.first_url(BASE), records=100))
+    assert isinstance(step, FanOut) and step.count == 2 and step.reason == "maximum_offset reached"
+    # without a total the cap only stops the sequential walk: no blind fan-out of pages that may not exist
+    assert isinstance(capped.next_step(ctx({}, capped.first_url(BASE), records=100)), NextPage)
+    pages = PageNumberPaginator(base_page=1, maximum_page=3)
+    step = pages.next_step(ctx({"total": 10}, pages.first_url(BASE), records=5))
+    assert isinstance(step, FanOut) and step.count == 2 and step.reason == "maximum_page reached"
+    assert isinstance(pages.next_step(ctx({}, pages.first_url(BASE), records=5)), NextPage)
