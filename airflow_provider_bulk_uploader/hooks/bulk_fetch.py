@@ -287,6 +287,8 @@ class BulkFetchHook(BaseHook):
         http_backend: defaults.HttpBackend = defaults.HTTP_BACKEND,
         progress_interval: float = defaults.PROGRESS_INTERVAL_SECONDS,
         settle: bool = True,
+        paginator: Any = None,
+        record_path: str | None = None,
     ) -> UploadedData:
         """An engine ``UploadedData`` for ``urls`` into ``store`` with the connection's limits.
 
@@ -299,6 +301,7 @@ class BulkFetchHook(BaseHook):
         :param settle: return only once the rate-limit window of the last requests has passed (default
             ``True``), so the next task instance with this connection — the next mapped instance, the next
             task in the same pool slot — cannot put more than the limit in one window together with this one.
+        :param paginator: and :param record_path: pagination, as ``UploadedData`` takes them (default none).
         """
         s = settings or self.get_settings()
         rate_limit = (
@@ -320,6 +323,8 @@ class BulkFetchHook(BaseHook):
             progress_interval=progress_interval,
             http_backend=http_backend,
             settle=settle,
+            paginator=paginator,
+            record_path=record_path,
         )
 
     async def afetch(self, urls: Iterable[str], store: Any, **kwargs: Any) -> FetchReport:
