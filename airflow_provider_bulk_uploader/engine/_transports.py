@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from . import defaults
-from .auth import CredentialAuth, CrossOriginGuard
+from .auth import CredentialAuth, CredentialScope, CrossOriginGuard
 
 if TYPE_CHECKING:
     from .orchestrator import UploadedData
@@ -52,12 +52,15 @@ def open_fetchers(
     spec: UploadedData, concurrency: int, auth: httpx.Auth | None, credentials: CredentialAuth | None
 ) -> Fetchers:
     """Open the HTTP clients for one run of ``spec`` with ``concurrency`` requests in flight at most."""
+    scope = CredentialScope(getattr(spec, "credential_origins", None))
     if uses_fast_path(spec, credentials, auth):
-        return _aiohttp_fetchers(spec, concurrency, credentials)
-    return _httpx_fetchers(spec, concurrency, auth, credentials)
+        return _aiohttp_fetchers(spec, concurrency, credentials, scope)
+    return _httpx_fetchers(spec, concurrency, auth, credentials, scope)
 
 
-def _aiohttp_fetchers(spec: UploadedData, concurrency: int, credentials: CredentialAuth | None) -> Fetchers:
+def _aiohttp_fetchers(
+    spec: UploadedData, concurrency: int, credentials: CredentialAuth | None, scope: CredentialScope
+) -> Fetchers:
     from .transport import AiohttpTransport
 
     transport = AiohttpTransport(
@@ -67,26 +70,37 @@ def _aiohttp_fetchers(spec: UploadedData, concurrency: int, credentials: Credent
         credential_headers=credentials.credential_headers if credentials else None,
         credential_params=credentials.credential_params if credentials else None,
         verify_ssl=spec.verify_ssl,
+        scope=scope,
     )
     return Fetchers([transport.get_json], [transport.aclose], fast=True)
 
 
 def _httpx_fetchers(
-    spec: UploadedData, concurrency: int, auth: httpx.Auth | None, credentials: CredentialAuth | None
+    spec: UploadedData,
+    concurrency: int,
+    auth: httpx.Auth | None,
+    credentials: CredentialAuth | None,
+    scope: CredentialScope,
 ) -> Fetchers:
     n_clients = math.ceil(concurrency / defaults.HTTPX_CONNECTIONS_PER_CLIENT)
     per_client = math.ceil(concurrency / n_clients)
     # one TLS context for every client: building one costs ~50 ms (loading the CA bundle)
     verify: ssl.SSLContext | bool = httpx.create_ssl_context() if spec.verify_ssl else False
     opened = Fetchers([])
+    headers = {"Accept-Encoding": defaults.ACCEPT_ENCODING, **spec.headers}
+    if any(k.lower() == "accept-encoding" for k in spec.headers):
+        del headers["Accept-Encoding"]
     for _ in range(n_clients):
         limits = httpx.Limits(max_connections=per_client, max_keepalive_connections=per_client)
         client = httpx.AsyncClient(
             auth=auth,
-            headers=spec.headers,
+            headers=headers,
             timeout=spec.timeout,
             follow_redirects=True,
-            transport=CrossOriginGuard(httpx.AsyncHTTPTransport(limits=limits, verify=verify), credentials),
+            max_redirects=defaults.MAX_REDIRECTS,
+            transport=CrossOriginGuard(
+                httpx.AsyncHTTPTransport(limits=limits, verify=verify), credentials, scope
+            ),
         )
         opened.closers.append(client.aclose)
         opened.fetch.append(_factory_fetcher(spec, client))

@@ -23,6 +23,13 @@ class GetAPICall:
     fast_path_method = "GET"
 
     def __init__(self, client: httpx.AsyncClient, url: str, retry_policy: Any = None):
+        if not callable(getattr(client, "get", None)):
+            raise TypeError(
+                f"GetAPICall needs client=httpx.AsyncClient(...), got {type(client).__name__}; "
+                "run it through UploadedData, which passes its own client"
+            )
+        if not isinstance(url, str):
+            raise TypeError(f"GetAPICall url must be a string URL, got {type(url).__name__}")
         self.client = client
         self.url = url
         self.retry_policy = retry_policy

@@ -12,19 +12,39 @@ from typing import Any
 
 import httpx
 
+from . import defaults
 from .errors import FetchError, HTTPStatusError, InvalidJSONError, TransportError
 from .redaction import redact, redact_url
 from .retries import parse_retry_after
 
-__all__ = ["decode_json_response", "to_fetch_error"]
+__all__ = ["check_content_encoding", "decode_json_response", "to_fetch_error"]
 
 _loads = json.loads
+#: Content-Encodings both backends decode (what they send in Accept-Encoding), plus "no encoding".
+_DECODABLE = frozenset(e.strip() for e in defaults.ACCEPT_ENCODING.split(",")) | {"identity", ""}
+
+
+def check_content_encoding(status: int, header: Callable[[str], str | None], url: str) -> None:
+    """Raise :class:`InvalidJSONError` for a 2xx response in an encoding neither backend decodes (e.g. a
+    server that sends ``br`` although it was not offered), before its body is read."""
+    encoding = header("Content-Encoding")
+    if encoding is not None and 200 <= status < 300:
+        names = [e.strip().lower() for e in encoding.split(",")]
+        unknown = [e for e in names if e not in _DECODABLE]
+        if unknown:
+            raise InvalidJSONError(
+                f"HTTP {status} for GET {redact_url(url)} has Content-Encoding {encoding!r}, which is not "
+                f"decoded (the request offered Accept-Encoding: {defaults.ACCEPT_ENCODING})",
+                url=redact_url(url),
+                status=status,
+            )
 
 
 def decode_json_response(status: int, header: Callable[[str], str | None], body: bytes, url: str) -> Any:
     """Parsed JSON body of a 2xx response; :class:`HTTPStatusError` for any other status;
     :class:`InvalidJSONError` for a 2xx body that is not JSON. A 204 or an empty 2xx body gives ``None``."""
     if 200 <= status < 300:
+        check_content_encoding(status, header, url)
         if not body:
             return None
         try:
