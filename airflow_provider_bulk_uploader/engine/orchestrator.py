@@ -25,9 +25,9 @@ from .ratelimit import Ratelimit, SlotLimiter
 from .report import FetchReport
 from .retries import default_retry_policy
 from .validation import (
+    has_http_host,
     require_bool,
     require_headers,
-    has_http_host,
     require_int,
     require_origins,
     require_seconds,

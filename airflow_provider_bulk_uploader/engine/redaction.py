@@ -19,6 +19,7 @@ never created, so DEBUG off costs nothing; an enabled record costs one ``getMess
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import re
@@ -30,13 +31,13 @@ from urllib.parse import parse_qsl, quote, quote_plus, urlencode, urlsplit, urlu
 __all__ = [
     "REDACTED",
     "RedactingFilter",
-    "redact",
-    "redact_url",
     "ensure_log_redaction",
+    "redact",
     "redact_record",
+    "redact_url",
     "register_secret",
-    "secret_variants",
     "register_sensitive_param",
+    "secret_variants",
 ]
 
 REDACTED = "***"
@@ -67,10 +68,8 @@ def secret_variants(value: str) -> set[str]:
     """``value`` and the encoded forms in which a library may print it: ``repr()``-escaped (str and bytes),
     JSON-escaped, URL-encoded (``%20`` and ``+`` for a space). Letter case is handled by the matching."""
     variants = {value, repr(value)[1:-1], json.dumps(value)[1:-1], quote(value, safe=""), quote_plus(value)}
-    try:
+    with contextlib.suppress(UnicodeEncodeError):  # lone surrogates have no bytes form
         variants.add(repr(value.encode())[2:-1])
-    except UnicodeEncodeError:  # pragma: no cover - lone surrogates
-        pass
     return {v for v in variants if len(v) >= _MIN_SECRET_LENGTH}
 
 
