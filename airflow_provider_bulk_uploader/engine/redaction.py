@@ -25,6 +25,7 @@ import logging
 import re
 import threading
 import traceback
+from collections.abc import Iterable
 from typing import Any
 from urllib.parse import parse_qsl, quote, quote_plus, urlencode, urlsplit, urlunsplit
 
@@ -37,6 +38,7 @@ __all__ = [
     "redact_url",
     "register_secret",
     "register_sensitive_param",
+    "secret_pattern",
     "secret_variants",
 ]
 
@@ -65,12 +67,36 @@ _factory_installed = False
 
 
 def secret_variants(value: str) -> set[str]:
-    """``value`` and the encoded forms in which a library may print it: ``repr()``-escaped (str and bytes),
-    JSON-escaped, URL-encoded (``%20`` and ``+`` for a space). Letter case is handled by the matching."""
+    """``value`` and the encoded forms in which a library may print it whole: ``repr()``-escaped (str and
+    bytes), JSON-escaped, URL-encoded (``%20`` and ``+`` for a space). The redaction pattern matches more
+    (any mix of these per character, any letter case: see :func:`secret_pattern`)."""
     variants = {value, repr(value)[1:-1], json.dumps(value)[1:-1], quote(value, safe=""), quote_plus(value)}
     with contextlib.suppress(UnicodeEncodeError):  # lone surrogates have no bytes form
         variants.add(repr(value.encode())[2:-1])
     return {v for v in variants if len(v) >= _MIN_SECRET_LENGTH}
+
+
+def _char_forms(ch: str) -> str:
+    """A regex for one character of a secret: the character itself or any of its escaped/encoded forms
+    (percent-encoded once or twice, ``repr``/``bytes``/JSON escapes, ``+`` for a space)."""
+    if ch.isascii() and ch.isalnum():
+        return re.escape(ch)
+    once = quote(ch, safe="")
+    forms = {ch, once, once.replace("%", "%25"), repr(ch)[1:-1], json.dumps(ch)[1:-1]}
+    with contextlib.suppress(UnicodeEncodeError):
+        forms.add(repr(ch.encode())[2:-1])
+    if ch == " ":
+        forms.add("+")
+    return "(?:" + "|".join(re.escape(f) for f in sorted(forms, key=len, reverse=True)) + ")"
+
+
+def secret_pattern(secrets: Iterable[str]) -> re.Pattern[str] | None:
+    """One case-insensitive regex matching any of ``secrets`` in any mix of its encoded forms, longest
+    secret first (so a secret that contains another is hidden whole); ``None`` when there is none."""
+    usable = sorted({s for s in secrets if s and len(s) >= _MIN_SECRET_LENGTH}, key=len, reverse=True)
+    if not usable:
+        return None
+    return re.compile("|".join("".join(_char_forms(c) for c in s) for s in usable), re.IGNORECASE)
 
 
 def register_secret(value: str | None) -> None:
@@ -83,10 +109,7 @@ def register_secret(value: str | None) -> None:
         if value in _SECRETS:
             return
         _SECRETS.add(value)
-        variants = set().union(*(secret_variants(s) for s in _SECRETS))
-        # longest first, so a secret that contains another is hidden whole
-        alternatives = sorted(variants, key=len, reverse=True)
-        _pattern = re.compile("|".join(re.escape(s) for s in alternatives), re.IGNORECASE)
+        _pattern = secret_pattern(_SECRETS)
     _install_record_factory()
 
 

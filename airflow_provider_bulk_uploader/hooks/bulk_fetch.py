@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import re
 import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields
@@ -34,7 +33,7 @@ from airflow_provider_bulk_uploader import (
     redact_url,
 )
 from airflow_provider_bulk_uploader.engine import defaults
-from airflow_provider_bulk_uploader.engine.redaction import REDACTED, register_secret, secret_variants
+from airflow_provider_bulk_uploader.engine.redaction import REDACTED, register_secret, secret_pattern
 from airflow_provider_bulk_uploader.engine.urls import join_url, same_origin
 from airflow_provider_bulk_uploader.engine.validation import require_http_url
 from airflow_provider_bulk_uploader.exceptions import BulkFetchConfigError
@@ -133,11 +132,8 @@ class BulkFetchSettings:
 def _scrub(text: str, secrets: Iterable[str | None]) -> str:
     """``text`` without any of ``secrets`` in any letter case or encoded form (config errors may echo a
     token pasted into the wrong field, and Airflow lower-cases some values)."""
-    for secret in secrets:
-        if secret and len(secret) >= 3:
-            for variant in sorted(secret_variants(secret), key=len, reverse=True):
-                text = re.sub(re.escape(variant), REDACTED, text, flags=re.IGNORECASE)
-    return redact(text)
+    pattern = secret_pattern(s for s in secrets if s)
+    return redact(pattern.sub(REDACTED, text) if pattern is not None else text)
 
 
 def _raw_extras(conn: Any, source: str) -> Mapping[str, Any]:
