@@ -6,7 +6,7 @@ from typing import Any
 
 import httpx
 
-from .responses import decode_json_response
+from .responses import check_content_encoding, decode_json_response
 
 __all__ = ["GetAPICall"]
 
@@ -36,6 +36,7 @@ class GetAPICall:
 
     async def content(self) -> Any:
         response = await self.client.get(self.url)
+        check_content_encoding(response.status_code, response.headers.get, self.url)
         body = await response.aread()
         return decode_json_response(response.status_code, response.headers.get, body, self.url)
 

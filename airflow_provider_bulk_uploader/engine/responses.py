@@ -46,10 +46,10 @@ def undecodable_encoding(encoding: str, url: str, status: int | None) -> Invalid
 
 
 def decode_json_response(status: int, header: Callable[[str], str | None], body: bytes, url: str) -> Any:
-    """Parsed JSON body of a 2xx response; :class:`HTTPStatusError` for any other status;
+    """Parsed JSON body of a 2xx response (call :func:`check_content_encoding` before reading the body);
+    :class:`HTTPStatusError` for any other status;
     :class:`InvalidJSONError` for a 2xx body that is not JSON. A 204 or an empty 2xx body gives ``None``."""
     if 200 <= status < 300:
-        check_content_encoding(status, header, url)
         if not body:
             return None
         try:

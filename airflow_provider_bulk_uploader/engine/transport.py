@@ -65,8 +65,6 @@ class AiohttpTransport:
         self._max_redirects = max_redirects
         self._scope = scope if scope is not None and scope.origins is not None else None
         extra, credentials = dict(headers or {}), dict(credential_headers or {})
-        if not any(k.lower() == "accept-encoding" for k in extra):
-            extra["Accept-Encoding"] = defaults.ACCEPT_ENCODING
         # None rather than {} spares aiohttp a header merge per request
         self._auth_headers = {**extra, **credentials} or None
         # what a hop to another origin may carry: no credentials, no credential-like extra headers
@@ -81,6 +79,9 @@ class AiohttpTransport:
             connector=connector,
             timeout=aiohttp.ClientTimeout(total=timeout),
             cookie_jar=aiohttp.DummyCookieJar(),
+            # session defaults cost nothing per request (aiohttp starts every request's headers from them);
+            # a per-request Accept-Encoding in ``headers`` still wins
+            headers={"Accept-Encoding": defaults.ACCEPT_ENCODING},
             # reading the proxy variables costs ~10 µs a request; only pay it when one is set
             trust_env=any(os.environ.get(name) for name in _PROXY_VARIABLES),
         )
