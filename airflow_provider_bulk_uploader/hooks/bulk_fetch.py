@@ -186,7 +186,9 @@ class BulkFetchHook(BaseHook):
     :param bulk_fetch_conn_id: the connection id (default ``bulk_fetch_default``). Connection fields:
         ``host`` = base URL, ``password`` = API token (``login`` too with ``auth_type=basic``); extras
         ``auth_type``, ``auth_name``, ``rate_limit_requests``, ``rate_limit_period_seconds``,
-        ``max_concurrency``, ``timeout_seconds``, ``headers`` (JSON object), ``verify_ssl``, ``test_path``.
+        ``max_concurrency``, ``timeout_seconds``, ``headers`` (JSON object), ``verify_ssl``, ``test_path``,
+        ``allowed_origins`` — one table, :data:`~..utils.extras.EXTRA_FIELDS`; unknown keys are refused.
+        Credentials go only to the base URL's origin and ``allowed_origins``.
     """
 
     conn_name_attr = "bulk_fetch_conn_id"
