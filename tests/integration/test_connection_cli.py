@@ -7,23 +7,17 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from airflow_provider_bulk_uploader.testing import DemoAPI, running_demo_api
-from tests.support.processes import airflow_env
+from tests.support.processes import airflow_cmd, airflow_env
 
 pytestmark = pytest.mark.integration
 
 TOKEN = "cli-Secret-Tok-77e1"
-
-
-def _airflow() -> list[str]:
-    exe = Path(sys.executable).with_name("airflow")
-    return [str(exe)] if exe.exists() else [sys.executable, "-m", "airflow"]
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +32,7 @@ def _test(tmp_path: Path, conn: dict, enabled: bool = True) -> subprocess.Comple
     env["COLUMNS"] = "1000"  # the CLI prints through rich: no line wrapping inside the message
     env["AIRFLOW_CONN_MY_API"] = json.dumps({"conn_type": "bulk_fetch", "password": TOKEN, **conn})
     return subprocess.run(
-        [*_airflow(), "connections", "test", "my_api"],
+        [*airflow_cmd(), "connections", "test", "my_api"],
         env=env,
         capture_output=True,
         text=True,

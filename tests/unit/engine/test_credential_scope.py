@@ -17,8 +17,7 @@ from airflow_provider_bulk_uploader import ListStore, UploadedData
 from airflow_provider_bulk_uploader.engine import defaults
 from airflow_provider_bulk_uploader.engine.urls import append_query, join_url, origin_of, same_origin
 
-from .conftest import BACKENDS, fast_policy, secret
-from .test_auth_security import AUTH_MODES, credential_seen, make_auth
+from .conftest import AUTH_MODES, BACKENDS, credential_seen, fast_policy, make_auth, secret
 
 pytestmark = pytest.mark.integration
 
