@@ -11,18 +11,12 @@ import base64
 import io
 import json
 import logging
-import os
-import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import quote, quote_plus
 
 import pytest
-
-# Airflow reads its configuration at import: give it a throwaway home unless a conftest already did
-os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="bulk-fetch-secrets-"))
-os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 
 from airflow_provider_bulk_uploader.exceptions import BulkFetchFailuresError
 from airflow_provider_bulk_uploader.operators.bulk_fetch import BulkFetchOperator
