@@ -13,7 +13,11 @@ from typing import Any
 
 import pytest
 
+from tests.support import airflow_home
 from tests.support.ci import in_ci
+
+# before any test module is collected: a module that imports the operator imports Airflow
+airflow_home.configure()
 
 
 def _skip_reason(longrepr: Any) -> str:

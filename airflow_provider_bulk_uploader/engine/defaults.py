@@ -10,6 +10,18 @@ from typing import Literal
 
 #: Requests in flight at most.
 MAX_CONCURRENCY = 64
+#: The largest ``max_concurrency`` accepted: one worker and one pooled connection each (and a file
+#: descriptor), so a typo like ``10**9`` fails at construction instead of eating memory.
+MAX_CONCURRENCY_LIMIT = 4096
+#: The longest timeout or rate-limit period accepted, in seconds (one day): larger values overflow timers.
+MAX_SECONDS = 86_400.0
+#: The largest number of requests per rate-limit period accepted from a connection.
+MAX_RATE_LIMIT_REQUESTS = 1_000_000
+#: Redirect hops followed per request, on both backends (httpx's own default would be 20).
+MAX_REDIRECTS = 10
+#: What both backends send as ``Accept-Encoding``: the encodings both decode without optional packages
+#: (no ``br``/``zstd``: aiohttp and httpx decode those only when brotli/zstandard happen to be installed).
+ACCEPT_ENCODING = "gzip, deflate"
 #: Seconds one attempt may take, connect to last byte.
 TIMEOUT_SECONDS = 30.0
 #: Records per ``store.add_batch`` call.
@@ -65,3 +77,36 @@ RECORDS_PER_PART = 10_000
 XCOM_MAX_BYTES = 1024 * 1024
 #: Failures listed in the XCom summary (all of them go to the failure report in object storage).
 SUMMARY_FAILURES = 20
+
+# -- pagination (names as in dlt's REST client) ------------------------------------------------------------
+#: ``json_link``: where the next page's URL is in the body.
+NEXT_URL_PATH = "next"
+#: ``header_link``: the ``rel`` of the RFC 8288 ``Link`` header entry that points to the next page.
+LINKS_NEXT_KEY = "next"
+#: ``cursor``: where the next cursor is in the body.
+CURSOR_PATH = "cursors.next"
+#: ``cursor`` / ``header_cursor``: the query parameter the cursor is sent back in.
+CURSOR_PARAM = "cursor"
+#: ``header_cursor``: the response header that carries the next cursor.
+CURSOR_KEY = "next"
+#: ``offset``: the query parameters and the first offset.
+OFFSET_PARAM = "offset"
+LIMIT_PARAM = "limit"
+OFFSET = 0
+#: ``offset``: where the total number of records is; ``page_number``: where the total number of pages is.
+TOTAL_PATH = "total"
+#: ``page_number``: the query parameter and the number of the first page.
+PAGE_PARAM = "page"
+BASE_PAGE = 0
+#: ``auto``: what it looks for in the first response of a stream, in this order after the ``Link`` header.
+AUTO_NEXT_URL_PATHS = ("next", "links.next", "next_url", "_links.next.href", "pagination.next", "paging.next")
+AUTO_TOTAL_PAGES_PATHS = ("total_pages", "meta.total_pages", "pagination.total_pages", "page_count")
+#: ``auto`` with a ``limit`` query parameter in the start URL: where a total number of records may be.
+AUTO_TOTAL_RECORDS_PATHS = ("total", "meta.total", "total_count", "count")
+AUTO_CURSOR_PATHS = ("next_cursor", "meta.next_cursor", "cursors.next", "pagination.next_cursor", "cursor")
+AUTO_CURSOR_HEADERS = ("X-Next-Cursor", "Next-Cursor")
+#: ``auto`` with a total number of pages: the query parameter and the number of the first page.
+AUTO_PAGE_PARAM = "page"
+AUTO_BASE_PAGE = 1
+#: Streams listed one by one in the operator's summary XCom and manifest (the totals cover all of them).
+SUMMARY_STREAMS = 50

@@ -16,15 +16,24 @@ from tenacity import AsyncRetrying
 from . import defaults
 from ._attempts import FAILED, Attempts
 from ._batching import Batcher
-from ._transports import Fetch, open_fetchers, uses_fast_path
+from ._paging import PagedRun
+from ._transports import Fetch, open_fetchers, open_page_fetchers, uses_fast_path
 from .api_calls import GetAPICall
 from .auth import CredentialAuth
 from .interfaces import Store
+from .pagination import SinglePagePaginator, paginator_from
 from .progress import log_progress_every
 from .ratelimit import Limiter, Ratelimit, new_limiter
 from .report import FetchReport
 from .retries import default_retry_policy
-from .validation import require_int
+from .validation import (
+    has_http_host,
+    require_bool,
+    require_headers,
+    require_int,
+    require_origins,
+    require_seconds,
+)
 
 __all__ = ["UploadedData"]
 
@@ -45,15 +54,18 @@ class UploadedData:
         included, counted as arrivals at the server (``Ratelimit(mode="bucket")``: a token bucket). Or a
         :class:`~.ratelimit.Limiter` to share, e.g. :class:`~.shared_ratelimit.RedisLimiter` (one budget
         across processes). ``None`` (default): no rate limit.
-    :param max_concurrency: requests in flight at most (default 64); the connection pool is sized to it.
-        With a rate limit it is also capped at ``rate_limit.num_requests``.
+    :param max_concurrency: requests in flight at most (default 64, at most 4096); the connection pool is
+        sized to it. With a rate limit it is also capped at ``rate_limit.num_requests``.
     :param retry_policy: a ``tenacity.AsyncRetrying`` that replaces :func:`default_retry_policy` (5
         attempts; transport errors, 408, 429, 5xx; Retry-After honoured). It is entered only after a first
         attempt failed, and sees the engine's :class:`~.errors.FetchError`.
     :param batch_size: records per ``store.add_batch`` call (default 100).
     :param timeout: seconds allowed for one attempt, connect to last byte (default 30).
     :param headers: extra headers sent with every request.
-    :param verify_ssl: verify TLS certificates (default ``True``).
+    :param verify_ssl: verify TLS certificates (default ``True``; a ``bool``, not a string).
+    :param credential_origins: URLs whose origins (scheme, host, port) may receive ``auth``'s credentials;
+        a request to any other origin is sent without them (logged once per origin). Default ``None``: each
+        request's own origin (credentials still never follow a redirect to another origin).
     :param progress_interval: seconds between INFO progress lines (default 10; 0 disables them).
     :param http_backend: ``"aiohttp"`` (default; fast path for :class:`GetAPICall`) or ``"httpx"``
         (every request through ``httpx.AsyncClient``: what respx and ``httpx.MockTransport`` intercept).
@@ -61,6 +73,16 @@ class UploadedData:
         again (at most one ``period`` after the last response), so that a run starting right after this one
         with a fresh limiter — the next task in the same Airflow pool slot, the next turn of a loop — cannot
         crowd one window with this run's last requests. Default ``False``; the Airflow layer turns it on.
+    :param paginator: ``None`` (default): each URL is one request and its body one item for the store. Else
+        each URL starts a stream of pages (every page one request under the same limit, retries and
+        concurrency; every page body one item for the store): a :class:`~.pagination.Paginator`, a type
+        name (``"auto"``, ``"json_link"``, ``"header_link"``, ``"cursor"``, ``"header_cursor"``,
+        ``"offset"``, ``"page_number"``, ``"single_page"``) or a dict such as ``{"type": "cursor",
+        "cursor_path": "meta.next_cursor", "cursor_param": "cursor"}`` (see :mod:`.pagination`).
+    :param record_path: where the records are in a page body (``"."`` = the body is a list, ``"data"`` …),
+        to count records per stream and to see an empty or short page; a page without a list there is a
+        reported failure naming the path. ``None`` (default): each page is one record. Needed by ``offset``
+        and ``page_number``. Given without a paginator, each URL is treated as a ``single_page`` stream.
     """
 
     def __init__(
@@ -79,6 +101,9 @@ class UploadedData:
         progress_interval: float = defaults.PROGRESS_INTERVAL_SECONDS,
         http_backend: defaults.HttpBackend = defaults.HTTP_BACKEND,
         settle: bool = False,
+        paginator: Any = None,
+        record_path: str | None = None,
+        credential_origins: Iterable[str] | None = None,
     ):
         if not callable(getattr(store, "add", None)) and not callable(getattr(store, "add_batch", None)):
             raise TypeError(f"store must have an add(item) or add_batch(items) method, got {store!r}")
@@ -86,20 +111,28 @@ class UploadedData:
             raise TypeError(f"api_call_factory must be callable, got {api_call_factory!r}")
         if rate_limit is not None and not isinstance(rate_limit, (Ratelimit, Limiter)):
             raise TypeError(f"rate_limit must be a Ratelimit, a Limiter or None, got {rate_limit!r}")
-        require_int("max_concurrency", max_concurrency, 1)
+        require_int("max_concurrency", max_concurrency, 1, maximum=defaults.MAX_CONCURRENCY_LIMIT)
         require_int("batch_size", batch_size, 1)
-        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0:
-            raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
-        if isinstance(progress_interval, bool) or not isinstance(progress_interval, (int, float)):
-            raise TypeError(f"progress_interval must be a number of seconds, got {progress_interval!r}")
-        if progress_interval < 0:
-            raise ValueError(f"progress_interval must be >= 0 seconds, got {progress_interval!r}")
+        require_seconds("timeout", timeout)
+        require_seconds("progress_interval", progress_interval, allow_zero=True)
+        require_bool("verify_ssl", verify_ssl)
         if http_backend not in HTTP_BACKENDS:
             raise ValueError(f"http_backend must be one of {HTTP_BACKENDS}, got {http_backend!r}")
         if retry_policy is not None and not callable(getattr(retry_policy, "copy", None)):
             raise TypeError(f"retry_policy must be a tenacity.AsyncRetrying, got {retry_policy!r}")
-        if headers is not None and not isinstance(headers, dict):
-            raise TypeError(f"headers must be a dict of str to str, got {type(headers).__name__}")
+        self.headers = require_headers("headers", headers)
+        self.credential_origins = require_origins("credential_origins", credential_origins)
+        if record_path is not None and not isinstance(record_path, str):
+            raise TypeError(f"record_path must be a dotted key path string or None, got {record_path!r}")
+        self.paginator = paginator_from(paginator)
+        if self.paginator is None and record_path is not None:
+            self.paginator = SinglePagePaginator()
+        if self.paginator is not None and self.paginator.counts_records and record_path is None:
+            raise ValueError(
+                f"paginator type {self.paginator.type!r} counts records to see an empty or short page: "
+                "give record_path ('.' when each page is a JSON list, 'data' …)"
+            )
+        self.record_path = record_path
 
         self.store = store
         self.api_call_factory = api_call_factory
@@ -108,7 +141,6 @@ class UploadedData:
         self.retry_policy = retry_policy
         self.batch_size = batch_size
         self.timeout = float(timeout)
-        self.headers = dict(headers or {})
         self.verify_ssl = verify_ssl
         self.progress_interval = float(progress_interval)
         self.http_backend = http_backend
@@ -122,7 +154,8 @@ class UploadedData:
         return (
             f"UploadedData(store={self.store!r}, "
             f"api_call_factory={getattr(self.api_call_factory, '__name__', '?')}, "
-            f"rate_limit={self.rate_limit!r}, max_concurrency={self.max_concurrency})"
+            f"rate_limit={self.rate_limit!r}, max_concurrency={self.max_concurrency}"
+            + (f", paginator={self.paginator!r})" if self.paginator is not None else ")")
         )
 
     def cancel(self) -> None:
@@ -146,7 +179,7 @@ class UploadedData:
         report = FetchReport()
         run = _Run(self, report, auth)
         started = time.monotonic()
-        total = self._total
+        total = self._total if self.paginator is None else None  # pages, not start URLs, are counted
         rate = run.rate
         logger.info(
             "bulk fetch: %s URLs, concurrency %d, rate limit %s, backend %s",
@@ -157,6 +190,12 @@ class UploadedData:
             else "none",
             "aiohttp (fast path)" if run.fast else "httpx",
         )
+        if self.paginator is not None:
+            logger.info(
+                "pagination: %r, record_path %r: each URL is the first page of a stream",
+                self.paginator,
+                self.record_path,
+            )
         progress = (
             asyncio.ensure_future(log_progress_every(self.progress_interval, report, total))
             if self.progress_interval > 0
@@ -195,7 +234,7 @@ class _Run:
         self.rate: Ratelimit | None = self.limiter.rate if self.limiter is not None else None
         rate = self.rate
         self.concurrency = min(spec.max_concurrency, rate.num_requests) if rate else spec.max_concurrency
-        if spec._total is not None:
+        if spec._total is not None and spec.paginator is None:  # a stream may have many pages
             self.concurrency = max(1, min(self.concurrency, spec._total))
         #: the auth's static credentials, when it has them (what the fast path and the redirect guard use)
         self.credentials = auth if isinstance(auth, CredentialAuth) else None
@@ -209,9 +248,15 @@ class _Run:
         self.batcher = Batcher(spec.store, spec.batch_size)
 
     async def execute(self, urls: Iterator[Any]) -> None:
-        fetchers = open_fetchers(self.spec, self.concurrency, self.auth, self.credentials)
+        paginator = self.spec.paginator
+        if paginator is None:
+            fetchers = open_fetchers(self.spec, self.concurrency, self.auth, self.credentials)
+            work: Callable[[Iterator[Any], Any], Any] = self._worker
+        else:
+            fetchers = open_page_fetchers(self.spec, self.concurrency, self.auth, self.credentials)
+            work = PagedRun(self, paginator, self.spec.record_path).worker
         workers = [
-            asyncio.ensure_future(self._worker(urls, fetchers.fetch[i % len(fetchers.fetch)]))
+            asyncio.ensure_future(work(urls, fetchers.fetch[i % len(fetchers.fetch)]))
             for i in range(self.concurrency)
         ]
         try:
@@ -264,7 +309,7 @@ def _checked_urls(url_maker: Iterable[Any]) -> tuple[Iterable[Any], int | None]:
 
     if isinstance(url_maker, (list, tuple)):
         for index, url in enumerate(url_maker):
-            if not (isinstance(url, str) and url.startswith(("http://", "https://"))):
+            if not has_http_host(url):
                 require_absolute_url(str(url), argument=f"url_maker[{index}]")
         return url_maker, len(url_maker)
     try:

@@ -26,6 +26,11 @@ from airflow_provider_bulk_uploader.utils.intervals import (
     resolve_interval,
     split_interval,
 )
+from airflow_provider_bulk_uploader.utils.pagination import (
+    check_pagination,
+    pagination_summary,
+    resolve_pagination,
+)
 from airflow_provider_bulk_uploader.utils.urls import UrlPlan, coerce_ids, placeholders_in
 
 __all__ = ["BulkFetchFailuresError", "BulkFetchOperator"]
@@ -64,6 +69,11 @@ class BulkFetchOperator(DataAwareOutputsMixin, BaseOperator):
     :param compression: object storage parts: ``"gzip"`` (default) or ``"none"``.
     :param records_per_part: records per object-storage part file (default 10 000).
     :param http_backend: engine transport, ``"aiohttp"`` (default) or ``"httpx"`` (mockable with respx).
+    :param pagination: ``None`` (default): one request per URL. Else every URL is the first page of a stream:
+        a paginator object, ``"auto"``, or a dict such as ``{"type": "cursor", "cursor_path":
+        "meta.next_cursor", "cursor_param": "cursor"}`` (types ``json_link``, ``header_link``, ``cursor``,
+        ``header_cursor``, ``offset``, ``page_number``, ``single_page``, ``auto``; templated). See
+        ``docs/pagination.md``.
 
     Returns (XCom ``return_value``) a small summary: request counts, the interval, the store's paths, and the
     first failures (redacted).
@@ -77,8 +87,9 @@ class BulkFetchOperator(DataAwareOutputsMixin, BaseOperator):
         "store",
         "start",
         "end",
+        "pagination",
     )
-    template_fields_renderers = {"query_params": "json", "ids": "json"}
+    template_fields_renderers = {"query_params": "json", "ids": "json", "pagination": "json"}
     ui_color = "#e8f4fa"
 
     def __init__(
@@ -103,6 +114,7 @@ class BulkFetchOperator(DataAwareOutputsMixin, BaseOperator):
         compression: str = "gzip",
         records_per_part: int = defaults.RECORDS_PER_PART,
         http_backend: defaults.HttpBackend = defaults.HTTP_BACKEND,
+        pagination: Any = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -134,6 +146,7 @@ class BulkFetchOperator(DataAwareOutputsMixin, BaseOperator):
         self.compression = compression
         self.records_per_part = records_per_part
         self.http_backend = http_backend
+        self.pagination = check_pagination(pagination, self.record_path)
         self._hook: BulkFetchHook | None = None
 
     # -- planning ------------------------------------------------------------------------------------
@@ -228,13 +241,14 @@ class BulkFetchOperator(DataAwareOutputsMixin, BaseOperator):
                 settings=settings,
                 retry_max_attempts=self.retry_max_attempts,
                 http_backend=self.http_backend,
+                **self._pagination_kwargs(),
             )
         except asyncio.CancelledError:
             raise AirflowException("bulk fetch was cancelled (task killed)") from None
         output = store.finalize(report)
         if isinstance(store, XComStore):
             context["ti"].xcom_push(key=XCOM_RECORDS_KEY, value=store.saved_data())
-        summary = self._summary(report, interval, len(plan.chunks), output)
+        summary = {**self._summary(report, interval, len(plan.chunks), output), **pagination_summary(report)}
         self._announce_outputs(context, summary)  # asset events (only if the task succeeds) + lineage
         self.log.info("Bulk fetch done: %s; output: %s", report, output)
         if report.failed > self.max_failures:
@@ -245,6 +259,11 @@ class BulkFetchOperator(DataAwareOutputsMixin, BaseOperator):
                 f"(failure report: {where}). First failures: {summary['failures'][:3]}"
             )
         return summary
+
+    def _pagination_kwargs(self) -> dict[str, Any]:
+        """The engine's paginator arguments (none at all without pagination: today's run, unchanged)."""
+        paginator = resolve_pagination(self.pagination, self.record_path)
+        return {} if paginator is None else {"paginator": paginator, "record_path": self.record_path}
 
     @staticmethod
     def _summary(

@@ -12,52 +12,20 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import shutil
-import sys
-import tempfile
 import time
-import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.support.airflow_home import DAGS_FOLDER, EXAMPLES_FOLDER, HOME
+
 HERE = Path(__file__).resolve().parent
-DAGS_FOLDER = HERE / "dags"
-EXAMPLES_FOLDER = HERE.parents[2] / "dags_examples"
 TOKEN = "test-token-9f8e7d6c5b"  # the demo API's secret; tests assert it never leaks
 QUERY_AUTH_NAME = "api_key"  # the query parameter of :func:`query_auth_api`
-
-_HOME = Path(tempfile.mkdtemp(prefix="bulk-fetch-airflow-"))
-if "airflow.settings" in sys.modules:  # pragma: no cover - depends on test ordering/plugins
-    warnings.warn(
-        "airflow was imported before tests/unit/provider/conftest.py configured AIRFLOW_HOME; "
-        "the Airflow tests may use another metadata database",
-        stacklevel=1,
-    )
-os.environ.update(
-    {
-        "AIRFLOW_HOME": str(_HOME),
-        "AIRFLOW__CORE__DAGS_FOLDER": str(DAGS_FOLDER),
-        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": os.environ.get("BULK_FETCH_TEST_SQL_ALCHEMY_CONN")
-        or f"sqlite:///{_HOME / 'airflow.db'}",
-        "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
-        # two bundles, so dag.test() can run the example DAGs as well as the test DAGs
-        "AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST": json.dumps(
-            [
-                {
-                    "name": name,
-                    "classpath": "airflow.dag_processing.bundles.local.LocalDagBundle",
-                    "kwargs": {"path": str(path), "refresh_interval": 0},
-                }
-                for name, path in (("tests", DAGS_FOLDER), ("examples", EXAMPLES_FOLDER))
-            ]
-        ),
-    }
-)
+_HOME = HOME  # configured by tests/conftest.py before Airflow is imported
 
 
 # Importing Airflow configures logging process-wide (e.g. the ``httpx`` logger is set to WARNING). Put these

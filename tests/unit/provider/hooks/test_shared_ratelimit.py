@@ -107,8 +107,8 @@ def test_shared_key_defaults_to_the_connection_id_and_can_be_named(conns):
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
-        ({"rate_limit_scope": "global"}, "'rate_limit_scope' must be one of task, shared; got 'global'"),
-        ({"rate_limit_mode": "leaky"}, "'rate_limit_mode' must be one of strict, bucket; got 'leaky'"),
+        ({"rate_limit_scope": "global"}, "'rate_limit_scope' must be one of task, shared, got 'global'"),
+        ({"rate_limit_mode": "leaky"}, "'rate_limit_mode' must be one of strict, bucket, got 'leaky'"),
         ({"rate_limit_scope": "shared", "redis_conn_id": "limits"}, "no 'rate_limit_requests' is set"),
         (
             {"rate_limit_scope": "shared", "rate_limit_requests": 5, "redis_conn_id": "nowhere"},
