@@ -19,6 +19,7 @@ from ._batching import Batcher
 from ._transports import Fetch, open_fetchers, uses_fast_path
 from .api_calls import GetAPICall
 from .auth import CredentialAuth
+from .errors import LongWait
 from .interfaces import Store
 from .progress import log_progress_every
 from .ratelimit import Ratelimit, SlotLimiter
@@ -59,6 +60,11 @@ class UploadedData:
         again (at most one ``period`` after the last response), so that a run starting right after this one
         with a fresh limiter — the next task in the same Airflow pool slot, the next turn of a loop — cannot
         crowd one window with this run's last requests. Default ``False``; the Airflow layer turns it on.
+    :param max_wait: seconds. When the run would have to pause longer than this (a 429/503 ``Retry-After``
+        — not capped at ``MAX_RETRY_AFTER_SECONDS`` for this comparison — or the shared cool-down), it stops
+        instead: workers stop, records already fetched are handed to the store and the store is flushed,
+        then :meth:`run` raises :class:`~.errors.LongWait` (``until`` = when to resume). ``None`` (default):
+        every pause is waited out.
     """
 
     def __init__(
@@ -77,6 +83,7 @@ class UploadedData:
         progress_interval: float = defaults.PROGRESS_INTERVAL_SECONDS,
         http_backend: defaults.HttpBackend = defaults.HTTP_BACKEND,
         settle: bool = False,
+        max_wait: float | None = None,
     ):
         if not callable(getattr(store, "add", None)) and not callable(getattr(store, "add_batch", None)):
             raise TypeError(f"store must have an add(item) or add_batch(items) method, got {store!r}")
@@ -92,6 +99,10 @@ class UploadedData:
             raise TypeError(f"progress_interval must be a number of seconds, got {progress_interval!r}")
         if progress_interval < 0:
             raise ValueError(f"progress_interval must be >= 0 seconds, got {progress_interval!r}")
+        if max_wait is not None and (
+            isinstance(max_wait, bool) or not isinstance(max_wait, (int, float)) or not max_wait >= 0
+        ):
+            raise ValueError(f"max_wait must be None or a number of seconds >= 0, got {max_wait!r}")
         if http_backend not in HTTP_BACKENDS:
             raise ValueError(f"http_backend must be one of {HTTP_BACKENDS}, got {http_backend!r}")
         if retry_policy is not None and not callable(getattr(retry_policy, "copy", None)):
@@ -111,6 +122,7 @@ class UploadedData:
         self.progress_interval = float(progress_interval)
         self.http_backend = http_backend
         self.settle = bool(settle)
+        self.max_wait = None if max_wait is None else float(max_wait)
         self._url_maker, self._total = _checked_urls(url_maker)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._task: asyncio.Task[Any] | None = None
@@ -162,6 +174,13 @@ class UploadedData:
         try:
             try:
                 await run.execute(iter(self._url_maker))
+            except LongWait as stop:
+                # URLs taken but interrupted count in neither succeeded nor failed: they are fetched on resume
+                report.requested = report.succeeded + report.failed
+                report.elapsed_seconds = time.monotonic() - started
+                stop.report = report
+                logger.info("bulk fetch stopped for a long pause (%s): %s", stop, report)
+                raise
             finally:
                 if progress is not None:
                     progress.cancel()
@@ -196,6 +215,7 @@ class _Run:
             self.limiter,
             spec.retry_policy if spec.retry_policy is not None else default_retry_policy(),
             default_policy=spec.retry_policy is None,
+            max_wait=spec.max_wait,
         )
         self.batcher = Batcher(spec.store, spec.batch_size)
 
@@ -228,7 +248,7 @@ class _Run:
             if data is FAILED:
                 continue
             report.succeeded += 1
-            await batcher.add(data)
+            await batcher.add(data, url)
 
 
 async def _settle(limiter: SlotLimiter) -> None:

@@ -287,6 +287,7 @@ class BulkFetchHook(BaseHook):
         http_backend: defaults.HttpBackend = defaults.HTTP_BACKEND,
         progress_interval: float = defaults.PROGRESS_INTERVAL_SECONDS,
         settle: bool = True,
+        max_wait: float | None = None,
     ) -> UploadedData:
         """An engine ``UploadedData`` for ``urls`` into ``store`` with the connection's limits.
 
@@ -299,6 +300,8 @@ class BulkFetchHook(BaseHook):
         :param settle: return only once the rate-limit window of the last requests has passed (default
             ``True``), so the next task instance with this connection — the next mapped instance, the next
             task in the same pool slot — cannot put more than the limit in one window together with this one.
+        :param max_wait: seconds; a longer pause stops the run with ``LongWait`` after flushing (see
+            ``UploadedData``). ``None`` (default): every pause is waited out.
         """
         s = settings or self.get_settings()
         rate_limit = (
@@ -320,6 +323,7 @@ class BulkFetchHook(BaseHook):
             progress_interval=progress_interval,
             http_backend=http_backend,
             settle=settle,
+            max_wait=max_wait,
         )
 
     async def afetch(self, urls: Iterable[str], store: Any, **kwargs: Any) -> FetchReport:

@@ -15,6 +15,11 @@ no interval applies. A mapped task instance adds ``-m<map index>`` to each name
 so rerunning or backfilling an interval overwrites its files; parts left over from an earlier, larger run of
 the same interval are deleted before the new manifest is written. Each part is written atomically (temp file +
 rename on local disks; object stores make a single PUT atomic).
+
+With a progress checkpoint attached (:meth:`ObjectStorageStore.resume`, see :mod:`.checkpoint`), a part holds
+whole responses only (it is cut at the first response boundary at or after ``records_per_part`` records), each
+written part is recorded with the units it holds, and a resumed try keeps the recorded parts and numbers its
+new parts after them.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ import json
 import os
 import re
 import uuid
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from airflow.sdk import ObjectStoragePath
@@ -96,6 +102,7 @@ class ObjectStorageStore:
         self.records_per_part = records_per_part
         self.record_path = record_path
         tag = "" if meta.map_index < 0 else f"-m{meta.map_index:05d}"
+        self.tag = tag
         self._part_prefix = f"part{tag}-"
         self._part_suffix = ".jsonl.gz" if compression == "gzip" else ".jsonl"
         self._part_re = re.compile(rf"^{re.escape(self._part_prefix)}\d{{5,}}\.jsonl(\.gz)?$")
@@ -106,6 +113,28 @@ class ObjectStorageStore:
         self._next_seq = 0
         self._parts: list[dict[str, Any]] = []
         self._dir_ready = False
+        #: (unit, end of its records in ``_buffer``) for responses whose URL carried a unit key
+        self._pending: list[tuple[int, int]] = []
+        self._on_part: Callable[[Mapping[str, Any] | None, list[int]], None] | None = None
+
+    # -- resuming ------------------------------------------------------------------------------------
+
+    def resume(
+        self,
+        parts: list[Mapping[str, Any]],
+        on_part: Callable[[Mapping[str, Any] | None, list[int]], None] | None,
+    ) -> None:
+        """Keep ``parts`` (written by an earlier try) in this run's output, number new parts after them, and
+        call ``on_part(part, units)`` once each new part is written (``part`` ``None``: units without
+        records)."""
+        self._parts = [{k: p[k] for k in ("path", "records", "bytes", "try") if k in p} for p in parts]
+        seqs = [int(m.group(1)) for p in parts if (m := re.search(r"-(\d{5,})\.jsonl", p["path"]))]
+        self._next_seq = max(seqs, default=-1) + 1
+        self._on_part = on_part
+
+    def has_part(self, name: str) -> bool:
+        """Whether part ``name`` exists in the output directory."""
+        return (self.directory / name).exists()
 
     # -- engine Store protocol ------------------------------------------------------------------------
 
@@ -119,9 +148,25 @@ class ObjectStorageStore:
         while len(self._buffer) >= self.records_per_part:
             await asyncio.to_thread(self._write_part, *self._take(self.records_per_part))
 
+    async def add_batch_from(self, urls: list[Any], items: list[Any]) -> None:
+        """``add_batch`` that also learns each body's URL; a URL with a ``unit`` key (a
+        :class:`~.checkpoint.UnitURL`) makes its records a unit of progress, recorded with its part."""
+        buffer, pending, lines = self._buffer, self._pending, self._lines
+        for url, item in zip(urls, items):
+            buffer.extend(lines([item]))
+            unit = getattr(url, "unit", None)
+            if unit is not None:
+                pending.append((unit, len(buffer)))
+        while len(self._buffer) >= self.records_per_part:  # _take replaces the buffer
+            part, units = await self._write_taken(self._cut())
+            self._recorded(part, units)
+
     async def flush(self) -> None:
         if self._buffer:
-            await asyncio.to_thread(self._write_part, *self._take(len(self._buffer)))
+            part, units = await self._write_taken(len(self._buffer))
+            self._recorded(part, units)
+        elif self._pending:  # responses that held no record
+            self._recorded(None, self._take_units(0))
 
     def saved_data(self) -> list[str]:
         """URLs of the parts written so far, in sequence order."""
@@ -129,10 +174,12 @@ class ObjectStorageStore:
 
     # -- after the run -------------------------------------------------------------------------------
 
-    def finalize(self, report: FetchReport) -> dict[str, Any]:
-        """Write the failure report, delete stale parts of an earlier run, write the manifest (last)."""
+    def finalize(self, report: FetchReport, extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """Write the failure report, delete stale parts of an earlier run, write the manifest (last).
+        ``extra`` (e.g. the resume figures) goes into the manifest and the returned description."""
         if self._buffer:  # the engine always flushes; this guards direct use
-            self._write_part(*self._take(len(self._buffer)))
+            units = self._take_units(len(self._buffer))
+            self._recorded(self._write_part(*self._take(len(self._buffer))), units)
         self._ensure_dir()
         parts = sorted(self._parts, key=lambda p: p["path"])
         failures_path = None
@@ -158,6 +205,7 @@ class ObjectStorageStore:
             "parts": parts,
             "failures": {"path": failures_path, "count": report.failed} if failures_path else None,
             "report": {k: v for k, v in report.to_dict(max_failures=0).items() if k != "failures"},
+            **(extra or {}),
         }
         self._write_bytes(self.manifest_name, (json.dumps(manifest, indent=2) + "\n").encode())
         return {
@@ -167,6 +215,7 @@ class ObjectStorageStore:
             "paths": self.saved_data(),
             "records": records,
             "failures_path": self._url(failures_path) if failures_path else None,
+            **(extra or {}),
         }
 
     # -- helpers -------------------------------------------------------------------------------------
@@ -175,6 +224,34 @@ class ObjectStorageStore:
         dumps = json.dumps
         return [dumps(r, separators=(",", ":")) for r in iter_records(items, self.record_path)]
 
+    def _cut(self) -> int:
+        """Records for the next part: ``records_per_part``, or with units the first response boundary at or
+        after it (a part holds whole responses, so the units recorded with it are complete)."""
+        size = self.records_per_part
+        for _, end in self._pending:
+            if end >= size:
+                return end
+        return size
+
+    def _take_units(self, n: int) -> list[int]:
+        """The units whose records are all within the first ``n`` buffered lines; shift the rest."""
+        pending = self._pending
+        k = 0
+        while k < len(pending) and pending[k][1] <= n:
+            k += 1
+        units = [unit for unit, _ in pending[:k]]
+        self._pending = [(unit, end - n) for unit, end in pending[k:]]
+        return units
+
+    async def _write_taken(self, n: int) -> tuple[dict[str, Any], list[int]]:
+        units = self._take_units(n)
+        part = await asyncio.to_thread(self._write_part, *self._take(n))
+        return part, units
+
+    def _recorded(self, part: dict[str, Any] | None, units: list[int]) -> None:
+        if self._on_part is not None and (part is not None or units):
+            self._on_part(part, units)
+
     def _take(self, n: int) -> tuple[str, list[str]]:
         """Cut ``n`` lines off the buffer and reserve the next part name (synchronously: no await between)."""
         lines, self._buffer = self._buffer[:n], self._buffer[n:]
@@ -182,12 +259,14 @@ class ObjectStorageStore:
         self._next_seq += 1
         return name, lines
 
-    def _write_part(self, name: str, lines: list[str]) -> None:
+    def _write_part(self, name: str, lines: list[str]) -> dict[str, Any]:
         data = ("\n".join(lines) + "\n").encode()
         if self.compression == "gzip":
             data = gzip.compress(data, compresslevel=6, mtime=0)  # mtime=0: same records -> same bytes
         self._write_bytes(name, data)
-        self._parts.append({"path": name, "records": len(lines), "bytes": len(data)})
+        part = {"path": name, "records": len(lines), "bytes": len(data)}
+        self._parts.append(part)
+        return part
 
     def _ensure_dir(self) -> None:
         if not self._dir_ready:
