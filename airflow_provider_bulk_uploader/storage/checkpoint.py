@@ -37,6 +37,7 @@ __all__ = [
     "merge_ranges",
     "open_progress",
     "plan_fingerprint",
+    "task_state_store",
 ]
 
 log = logging.getLogger(__name__)
@@ -256,6 +257,11 @@ class Progress:
         }
 
 
+def task_state_store(context: Mapping[str, Any]) -> Any:
+    """Airflow's task state store accessor from the task context (``None`` before Airflow 3.3)."""
+    return context.get("task_state_store")
+
+
 def open_progress(
     context: Mapping[str, Any],
     store: Any,
@@ -266,7 +272,7 @@ def open_progress(
 ) -> Progress:
     """Load the checkpoint of this task instance (task state store, else the journal next to ``store``'s
     parts), decide whether to resume, and attach it to ``store`` (prior parts + a callback per new part)."""
-    accessor = context.get("task_state_store")
+    accessor = task_state_store(context)
     backend: StateStoreBackend | JournalBackend = (
         StateStoreBackend(accessor) if accessor is not None else JournalBackend(store)
     )
