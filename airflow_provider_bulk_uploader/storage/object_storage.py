@@ -116,6 +116,7 @@ class ObjectStorageStore:
         #: (unit, end of its records in ``_buffer``) for responses whose URL carried a unit key
         self._pending: list[tuple[int, int]] = []
         self._on_part: Callable[[Mapping[str, Any] | None, list[int]], None] | None = None
+        self._writes: set[asyncio.Task[None]] = set()
 
     # -- resuming ------------------------------------------------------------------------------------
 
@@ -158,13 +159,13 @@ class ObjectStorageStore:
             if unit is not None:
                 pending.append((unit, len(buffer)))
         while len(self._buffer) >= self.records_per_part:  # _take replaces the buffer
-            part, units = await self._write_taken(self._cut())
-            self._recorded(part, units)
+            await self._write_taken(self._cut())
 
     async def flush(self) -> None:
+        if self._writes:  # a part write whose caller was cancelled (a kill): finish and record it first
+            await asyncio.gather(*list(self._writes))
         if self._buffer:
-            part, units = await self._write_taken(len(self._buffer))
-            self._recorded(part, units)
+            await self._write_taken(len(self._buffer))
         elif self._pending:  # responses that held no record
             self._recorded(None, self._take_units(0))
 
@@ -243,10 +244,21 @@ class ObjectStorageStore:
         self._pending = [(unit, end - n) for unit, end in pending[k:]]
         return units
 
-    async def _write_taken(self, n: int) -> tuple[dict[str, Any], list[int]]:
+    async def _write_taken(self, n: int) -> None:
+        """Write the first ``n`` buffered records as a part and record its units. The write and its record
+        run as one shielded task: a cancel (the task being killed) cannot leave a part on disk that the
+        checkpoint does not know; :meth:`flush` waits for such a write."""
         units = self._take_units(n)
-        part = await asyncio.to_thread(self._write_part, *self._take(n))
-        return part, units
+        name, lines = self._take(n)
+
+        async def write_and_record() -> None:
+            part = await asyncio.to_thread(self._write_part, name, lines)
+            self._recorded(part, units)
+
+        task = asyncio.ensure_future(write_and_record())
+        self._writes.add(task)
+        task.add_done_callback(self._writes.discard)
+        await asyncio.shield(task)
 
     def _recorded(self, part: dict[str, Any] | None, units: list[int]) -> None:
         if self._on_part is not None and (part is not None or units):
