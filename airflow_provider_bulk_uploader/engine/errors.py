@@ -83,7 +83,9 @@ class LongWait(Exception):
 
     def __init__(self, *, until: float, seconds: float, url: str | None = None):
         where = f" (from {url})" if url else ""
-        super().__init__(f"a {seconds:g} s pause{where} is longer than max_wait; the run stopped to resume later")
+        super().__init__(
+            f"a {seconds:g} s pause{where} is longer than max_wait; the run stopped to resume later"
+        )
         self.until = until
         self.seconds = seconds
         self.url = url

@@ -278,7 +278,9 @@ class BulkFetchOperator(BaseOperator):
             raise AirflowException(f"bulk fetch was cancelled (task killed){stored}") from None
         resume = progress.summary() if progress is not None else {}
         output = (
-            store.finalize(report, resume) if isinstance(store, ObjectStorageStore) else store.finalize(report)
+            store.finalize(report, resume)
+            if isinstance(store, ObjectStorageStore)
+            else store.finalize(report)
         )
         if isinstance(store, XComStore):
             context["ti"].xcom_push(key=XCOM_RECORDS_KEY, value=store.saved_data())

@@ -19,6 +19,7 @@ new parts after the recorded ones and the final manifest lists them all. Anythin
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -153,11 +154,8 @@ class JournalBackend:
 
     def finish(self, state: dict[str, Any]) -> None:
         """The manifest now says it all: remove the journal (a rerun of the interval starts clean)."""
-        target = self.store.directory / self.file_name
-        try:
-            target.unlink()
-        except FileNotFoundError:
-            pass
+        with contextlib.suppress(FileNotFoundError):
+            (self.store.directory / self.file_name).unlink()
 
 
 class Progress:

@@ -153,7 +153,7 @@ class ObjectStorageStore:
         """``add_batch`` that also learns each body's URL; a URL with a ``unit`` key (a
         :class:`~.checkpoint.UnitURL`) makes its records a unit of progress, recorded with its part."""
         buffer, pending, lines = self._buffer, self._pending, self._lines
-        for url, item in zip(urls, items):
+        for url, item in zip(urls, items, strict=True):
             buffer.extend(lines([item]))
             unit = getattr(url, "unit", None)
             if unit is not None:

@@ -132,7 +132,13 @@ def test_kill_9_loses_only_in_flight_and_unwritten_units(tmp_path):
     home = tmp_path / "home"
     home.mkdir()
     store = f"file://{tmp_path / 'out'}"
-    spec = {"store": store, "ids": 400, "records_per_part": 20, "rate_limit_requests": 100, "max_concurrency": 4}
+    spec = {
+        "store": store,
+        "ids": 400,
+        "records_per_part": 20,
+        "rate_limit_requests": 100,
+        "max_concurrency": 4,
+    }
     with running_demo_api(token=TOKEN) as api:
         env = airflow_env(home, f"sqlite:///{home / 'airflow.db'}")
         env["AIRFLOW_CONN_BULK_FETCH_DEFAULT"] = conn(api.url)

@@ -89,6 +89,12 @@ class Cutoff:
             wait = float(request.query["retry_after"]) if "retry_after" in request.query else None
             self.set(after, count, request.query.get("query"), wait)
         except ValueError as exc:
-            return web.Response(status=400, text=json.dumps({"error": str(exc)}), content_type="application/json")
-        body = {"after": self.after, "count": self.count, "query": "=".join(self.query) if self.query else None}
+            return web.Response(
+                status=400, text=json.dumps({"error": str(exc)}), content_type="application/json"
+            )
+        body = {
+            "after": self.after,
+            "count": self.count,
+            "query": "=".join(self.query) if self.query else None,
+        }
         return web.Response(text=json.dumps(body), content_type="application/json")

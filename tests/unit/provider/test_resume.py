@@ -34,9 +34,7 @@ def manifest_and_records(root: Path, name: str) -> tuple[Path, dict[str, Any], l
 
 def item_requests(api: Any, lane: str | None = None) -> list[Any]:
     return [
-        r
-        for r in api.requests
-        if r.route == "/items/{id}" and (lane is None or r.query.get("lane") == lane)
+        r for r in api.requests if r.route == "/items/{id}" and (lane is None or r.query.get("lane") == lane)
     ]
 
 
@@ -177,7 +175,7 @@ def test_rerun_of_a_finished_instance_starts_clean_and_overwrites(api, tmp_path)
     assert len(item_requests(api)) == 30
     _, manifest, records = manifest_and_records(tmp_path, "manifest.json")
     assert sorted(r["id"] for r in records) == list(range(30))
-    assert [p["path"] for p in manifest["parts"]][0] == "part-00000.jsonl.gz"
+    assert manifest["parts"][0]["path"] == "part-00000.jsonl.gz"
     on_disk = sorted(p.name for p in directory.glob("part-*"))
     assert on_disk == sorted(p["path"] for p in manifest["parts"]), "no part of the earlier run is left"
 

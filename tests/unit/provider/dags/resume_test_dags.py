@@ -1,5 +1,6 @@
-"""DAGs for the resume / deferral tests (tests/unit/provider/test_resume.py, tests/integration/
-test_resume_processes.py). The store comes from ``dag_run.conf["store"]``, the API from ``bulk_fetch_default``.
+"""DAGs for the resume / deferral tests (tests/unit/provider/test_resume.py,
+tests/integration/test_resume_processes.py). The store comes from ``dag_run.conf["store"]``, the API from
+``bulk_fetch_default``.
 """
 
 from __future__ import annotations
