@@ -5,11 +5,14 @@
 checkpoint, as on Airflow 3.2) and prints ``SUMMARY <json>`` on success or ``FAILED <message>``. The API comes
 from ``AIRFLOW_CONN_BULK_FETCH_DEFAULT``. Keys: ``try`` (try number), ``store``, ``ids`` (0..ids-1),
 ``records_per_part``, ``rate_limit_requests``, ``max_concurrency``, ``retry_max_attempts``.
+
+SIGTERM is handled as Airflow's task runner does (``signal.signal(SIGTERM, lambda *_: task.on_kill())``).
 """
 
 from __future__ import annotations
 
 import json
+import signal
 import sys
 from typing import Any
 
@@ -42,6 +45,7 @@ def main(argv: list[str]) -> int:
         max_concurrency=spec.get("max_concurrency"),
         retry_max_attempts=spec.get("retry_max_attempts"),
     )
+    signal.signal(signal.SIGTERM, lambda signum, frame: op.on_kill())  # what the task runner does
     ti = _TI(int(spec["try"]))
     context = {"ti": ti, "task_instance": ti, "run_id": ti.run_id}
     print("STARTED", flush=True)
