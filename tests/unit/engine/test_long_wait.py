@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_bulk_uploader import ListStore, LongWait, UploadedData
+from airflow_provider_bulk_uploader import ListStore, UploadedData
+from airflow_provider_bulk_uploader.engine import LongWait
 from airflow_provider_bulk_uploader.engine.retries import MAX_RETRY_AFTER_SECONDS, parse_retry_after
 from airflow_provider_bulk_uploader.testing import DemoAPI
 
