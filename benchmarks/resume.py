@@ -44,7 +44,9 @@ def _items(api: Any, start: int = 0) -> list[Any]:
     return [r for r in api.requests[start:] if r.route == "/items/{id}"]
 
 
-def kill_and_retry(units: int, sig: signal.Signals, records_per_part: int, rate: int) -> dict[str, Any]:
+def kill_and_retry(
+    units: int, sig: signal.Signals, records_per_part: int, rate: int, checkpoint_every: float | None = 60.0
+) -> dict[str, Any]:
     from airflow_provider_bulk_uploader.testing import running_demo_api
     from tests.support.processes import airflow_env, stop_process_group
 
@@ -59,6 +61,7 @@ def kill_and_retry(units: int, sig: signal.Signals, records_per_part: int, rate:
             "records_per_part": records_per_part,
             "rate_limit_requests": rate,
             "max_concurrency": 64,
+            "checkpoint_every_seconds": checkpoint_every,
         }
 
         def child(try_number: int) -> subprocess.Popen[str]:
@@ -97,6 +100,7 @@ def kill_and_retry(units: int, sig: signal.Signals, records_per_part: int, rate:
     return {
         "signal": sig.name,
         "records_per_part": records_per_part,
+        "checkpoint_every_seconds": checkpoint_every,
         "try_1_requests": try_1,
         "try_2_requests": len(requests) - try_1,
         "total_requests": len(requests),
@@ -163,8 +167,13 @@ def main() -> int:
     args = parser.parse_args()
     failed = False
     if args.only in (None, "kill"):
-        for sig, per_part in ((signal.SIGTERM, 10_000), (signal.SIGKILL, 500), (signal.SIGKILL, 10_000)):
-            row = kill_and_retry(args.units, sig, per_part, args.rate)
+        for sig, per_part, every in (
+            (signal.SIGTERM, 10_000, 60.0),
+            (signal.SIGKILL, 500, 60.0),
+            (signal.SIGKILL, 10_000, 60.0),
+            (signal.SIGKILL, 10_000, 0.5),
+        ):
+            row = kill_and_retry(args.units, sig, per_part, args.rate, every)
             print(json.dumps(row))
             failed |= row["records"] != args.units
             if sig is signal.SIGTERM:

@@ -47,5 +47,8 @@ SUMMARY_FAILURES = 20
 #: A pause (Retry-After, quota reset, shared cool-down) longer than this many seconds makes a deferrable
 #: operator checkpoint and defer to the triggerer instead of sleeping in its worker slot.
 DEFER_AFTER_SECONDS = 60.0
+#: With a checkpoint, buffered records older than this many seconds are written as a (smaller) part and
+#: recorded, so a kill -9 loses at most about this much fetching (plus what is in flight and batched).
+CHECKPOINT_EVERY_SECONDS = 60.0
 #: Key of the progress checkpoint in Airflow's task state store (``context["task_state_store"]``).
 PROGRESS_STATE_KEY = "bulk_fetch_progress"

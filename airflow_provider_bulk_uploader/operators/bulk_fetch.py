@@ -75,6 +75,9 @@ class BulkFetchOperator(BaseOperator):
         the triggerer (``DateTimeTrigger``) until it may resume, freeing the worker slot. Default: Airflow's
         ``[operators] default_deferrable`` (``False`` unless configured).
     :param defer_after_seconds: the longest pause sat out in the worker (default 60 s).
+    :param checkpoint_every_seconds: with object storage, write buffered records as a part (and record
+        them) once the oldest is this old (default 60 s; ``None``: only every ``records_per_part``), which
+        bounds what a crash without a flush (kill -9, OOM) makes the next try fetch again.
 
     With an object-storage ``store``, progress survives a try: every written part is recorded (task state
     store on Airflow 3.3+, else a ``_progress*.json`` journal next to the parts), and a retry (or a
@@ -120,6 +123,7 @@ class BulkFetchOperator(BaseOperator):
         http_backend: defaults.HttpBackend = defaults.HTTP_BACKEND,
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         defer_after_seconds: float = defaults.DEFER_AFTER_SECONDS,
+        checkpoint_every_seconds: float | None = defaults.CHECKPOINT_EVERY_SECONDS,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -154,6 +158,16 @@ class BulkFetchOperator(BaseOperator):
         self.http_backend = http_backend
         self.deferrable = bool(deferrable)
         self.defer_after_seconds = float(defer_after_seconds)
+        if checkpoint_every_seconds is not None and (
+            isinstance(checkpoint_every_seconds, bool)
+            or not isinstance(checkpoint_every_seconds, (int, float))
+            or not checkpoint_every_seconds >= 0
+        ):
+            raise BulkFetchConfigError(
+                "checkpoint_every_seconds must be None or a number of seconds >= 0, "
+                f"got {checkpoint_every_seconds!r}"
+            )
+        self.checkpoint_every_seconds = checkpoint_every_seconds
         self._hook: BulkFetchHook | None = None
 
     # -- planning ------------------------------------------------------------------------------------
@@ -244,7 +258,9 @@ class BulkFetchOperator(BaseOperator):
         progress: Progress | None = None
         urls: Any = plan
         if isinstance(store, ObjectStorageStore):
-            progress = open_progress(context, store, plan, run_id=meta.run_id)
+            progress = open_progress(
+                context, store, plan, run_id=meta.run_id, checkpoint_every=self.checkpoint_every_seconds
+            )
             urls = progress.remaining(plan)
             self._log_start(progress, len(plan))
         self.log.info(

@@ -266,6 +266,7 @@ def open_progress(
     plan: Any,
     *,
     run_id: str | None,
+    checkpoint_every: float | None = None,
     on_missing_part: Callable[[str], None] | None = None,
 ) -> Progress:
     """Load the checkpoint of this task instance (task state store, else the journal next to ``store``'s
@@ -299,5 +300,5 @@ def open_progress(
                 previous=None,
             )
             progress.reason = f"recorded part {missing[0]} is missing"
-    store.resume(progress.parts, progress.record_part)
+    store.resume(progress.parts, progress.record_part, checkpoint_every=checkpoint_every)
     return progress

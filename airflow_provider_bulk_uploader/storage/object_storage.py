@@ -29,6 +29,7 @@ import gzip
 import json
 import os
 import re
+import time
 import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -117,6 +118,8 @@ class ObjectStorageStore:
         self._pending: list[tuple[int, int]] = []
         self._on_part: Callable[[Mapping[str, Any] | None, list[int]], None] | None = None
         self._writes: set[asyncio.Task[None]] = set()
+        self._checkpoint_every: float | None = None
+        self._buffered_since = 0.0
 
     # -- resuming ------------------------------------------------------------------------------------
 
@@ -124,10 +127,14 @@ class ObjectStorageStore:
         self,
         parts: list[Mapping[str, Any]],
         on_part: Callable[[Mapping[str, Any] | None, list[int]], None] | None,
+        *,
+        checkpoint_every: float | None = None,
     ) -> None:
         """Keep ``parts`` (written by an earlier try) in this run's output, number new parts after them, and
         call ``on_part(part, units)`` once each new part is written (``part`` ``None``: units without
-        records)."""
+        records). ``checkpoint_every`` (seconds): also write the buffer as a part once its oldest record
+        is that old, so a crash loses at most that much fetching."""
+        self._checkpoint_every = checkpoint_every
         self._parts = [{k: p[k] for k in ("path", "records", "bytes", "try") if k in p} for p in parts]
         seqs = [int(m.group(1)) for p in parts if (m := re.search(r"-(\d{5,})\.jsonl", p["path"]))]
         self._next_seq = max(seqs, default=-1) + 1
@@ -153,6 +160,8 @@ class ObjectStorageStore:
         """``add_batch`` that also learns each body's URL; a URL with a ``unit`` key (a
         :class:`~.checkpoint.UnitURL`) makes its records a unit of progress, recorded with its part."""
         buffer, pending, lines = self._buffer, self._pending, self._lines
+        if not buffer:
+            self._buffered_since = time.monotonic()
         for url, item in zip(urls, items, strict=True):
             buffer.extend(lines([item]))
             unit = getattr(url, "unit", None)
@@ -160,6 +169,10 @@ class ObjectStorageStore:
                 pending.append((unit, len(buffer)))
         while len(self._buffer) >= self.records_per_part:  # _take replaces the buffer
             await self._write_taken(self._cut())
+            self._buffered_since = time.monotonic()
+        every = self._checkpoint_every
+        if every is not None and self._buffer and time.monotonic() - self._buffered_since >= every:
+            await self._write_taken(len(self._buffer))  # whole responses only: the buffer ends at one
 
     async def flush(self) -> None:
         if self._writes:  # a part write whose caller was cancelled (a kill): finish and record it first

@@ -4,7 +4,8 @@
 ``execute()`` with a minimal context (no task state store: the progress journal next to the parts is the
 checkpoint, as on Airflow 3.2) and prints ``SUMMARY <json>`` on success or ``FAILED <message>``. The API comes
 from ``AIRFLOW_CONN_BULK_FETCH_DEFAULT``. Keys: ``try`` (try number), ``store``, ``ids`` (0..ids-1),
-``records_per_part``, ``rate_limit_requests``, ``max_concurrency``, ``retry_max_attempts``.
+``records_per_part``, ``rate_limit_requests``, ``max_concurrency``, ``retry_max_attempts``,
+``checkpoint_every_seconds``.
 
 SIGTERM is handled as Airflow's task runner does (``signal.signal(SIGTERM, lambda *_: task.on_kill())``).
 """
@@ -44,6 +45,7 @@ def main(argv: list[str]) -> int:
         rate_limit_requests=spec.get("rate_limit_requests"),
         max_concurrency=spec.get("max_concurrency"),
         retry_max_attempts=spec.get("retry_max_attempts"),
+        checkpoint_every_seconds=spec.get("checkpoint_every_seconds", 60.0),
     )
     signal.signal(signal.SIGTERM, lambda signum, frame: op.on_kill())  # what the task runner does
     ti = _TI(int(spec["try"]))

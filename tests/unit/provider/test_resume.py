@@ -205,3 +205,24 @@ def test_xcom_store_has_no_checkpoint(api):
     op = BulkFetchOperator(task_id="fetch", endpoint="/items/{id}", ids=[1, 2], deferrable=True)
     summary = op.execute(make_context())
     assert "resumed_from_try" not in summary and summary["records"] == 2
+
+
+async def test_old_buffered_records_are_checkpointed_without_waiting_for_a_full_part(tmp_path):
+    from airflow_provider_bulk_uploader.storage import ObjectStorageStore, RunMeta
+
+    meta = RunMeta(dag_id="d", task_id="t", run_id="r", map_index=-1, interval=None, partition="p")
+    store = ObjectStorageStore(f"file://{tmp_path}", meta, records_per_part=10_000)
+    recorded: list[tuple[Any, list[int]]] = []
+    store.resume([], lambda part, units: recorded.append((part, units)), checkpoint_every=0)
+
+    def urls(units: range) -> list[checkpoint.UnitURL]:
+        out = []
+        for unit in units:
+            url = checkpoint.UnitURL(f"http://x/{unit}")
+            url.unit = unit
+            out.append(url)
+        return out
+
+    await store.add_batch_from(urls(range(3)), [{"id": i} for i in range(3)])
+    await store.add_batch_from(urls(range(3, 5)), [{"id": i} for i in range(3, 5)])
+    assert [(part["records"], units) for part, units in recorded] == [(3, [0, 1, 2]), (2, [3, 4])]
