@@ -12,8 +12,7 @@ from airflow.sdk import BaseOperator, conf
 from airflow.sdk.exceptions import AirflowException
 
 from airflow_provider_bulk_uploader import FetchReport
-from airflow_provider_bulk_uploader.engine import LongWait
-from airflow_provider_bulk_uploader.engine import defaults
+from airflow_provider_bulk_uploader.engine import LongWait, defaults
 from airflow_provider_bulk_uploader.engine.validation import require_int
 from airflow_provider_bulk_uploader.exceptions import BulkFetchConfigError, BulkFetchFailuresError
 from airflow_provider_bulk_uploader.hooks.bulk_fetch import DEFAULT_CONN_ID, BulkFetchHook
