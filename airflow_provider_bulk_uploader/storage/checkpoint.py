@@ -3,7 +3,9 @@
 A *unit* is one request URL of the operator's plan (one chunk x id), keyed by its ordinal in the plan
 (``UrlPlan`` order is deterministic: chunks, then ids). The plan's fingerprint is saved with the units, so a
 changed plan (other ids, another endpoint) never skips the wrong URLs: it starts clean. Units are saved as
-sorted ``[first, last]`` ranges, so 10 000 units fetched roughly in order take a few bytes per part.
+sorted ``[first, last]`` ranges, so 10 000 units fetched roughly in order take a few bytes per part. (With
+pagination, a unit stays the start URL's ordinal; a page position inside it would be recorded beside it,
+e.g. as ``{ordinal: next page cursor}``, without changing how whole units are keyed.)
 
 Every part the object-storage store writes is recorded here *after* it is written, with the units whose
 records it holds (a part only ever holds whole responses). Where the record goes:

@@ -88,11 +88,15 @@ def test_without_a_task_state_store_the_journal_gives_the_same_result(dags, api,
     assert_lane_b_resumed(api, tmp_path, "progress journal")
 
 
-def test_long_quota_wait_defers_then_completes(dags, api, tmp_path, monkeypatch):
+@pytest.mark.parametrize("backend", ["task state store", "progress journal"])
+def test_long_quota_wait_defers_then_completes(dags, api, tmp_path, monkeypatch, backend):
     """The quota runs out after 15 requests with Retry-After 3 s > defer_after_seconds=1: the task goes
     through Airflow's ``deferred`` state (dag.test()'s inline triggerer runs the DateTimeTrigger) and
-    resumes from the checkpoint; nothing is fetched twice."""
+    resumes from the checkpoint; nothing is fetched twice. Same with the journal (no task state store)."""
     from airflow.models.taskinstance import TaskInstance
+
+    if backend == "progress journal":
+        monkeypatch.setattr(checkpoint, "task_state_store", lambda context: None)
     from airflow.utils.state import TaskInstanceState
 
     states: list[Any] = []
@@ -118,7 +122,7 @@ def test_long_quota_wait_defers_then_completes(dags, api, tmp_path, monkeypatch)
     assert sorted(r["id"] for r in records) == list(range(40))
     skipped = manifest["units_skipped"]
     assert 15 <= skipped < 40 and manifest["units_fetched"] == 40 - skipped
-    assert manifest["resumed_from_try"] == 1
+    assert manifest["resumed_from_try"] == 1 and manifest["progress_backend"] == backend
     # after the pause: only units that were not stored before it
     first_refusal = requests.index(refused[0])
     before = {r.path for r in requests[:first_refusal] if r.status == 200}
