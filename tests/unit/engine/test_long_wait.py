@@ -99,3 +99,28 @@ async def test_add_batch_from_gets_the_url_objects_the_iterable_yielded(backend)
     by_unit = {u.unit: body["id"] for u, body in zip(store.sources, store.saved_data(), strict=True)}
     assert by_unit == {i: i for i in range(25)}
     assert all(isinstance(u, Unit) for u in store.sources)
+
+
+async def test_a_long_pause_asked_for_during_retries_also_stops_the_run():
+    import httpx
+    import respx
+
+    answers = iter(
+        [
+            httpx.Response(503),
+            httpx.Response(429, headers={"Retry-After": "7200"}),
+            httpx.Response(200, json={}),
+        ]
+    )
+    with respx.mock(assert_all_called=False) as mock:
+        mock.get("https://api.test/a").mock(side_effect=lambda request: next(answers))
+        run = UploadedData(
+            ListStore(),
+            url_maker=["https://api.test/a"],
+            max_wait=60,
+            retry_policy=fast_policy(5),
+            http_backend="httpx",
+        )
+        with pytest.raises(LongWait) as caught:
+            await run.run()
+    assert caught.value.seconds == 7200 and caught.value.report.failed == 0
