@@ -106,6 +106,12 @@ def get_provider_info() -> dict[str, Any]:
                 "python-modules": ["airflow_provider_bulk_uploader.operators.bulk_fetch"],
             }
         ],
+        "task-decorators": [
+            {
+                "name": "bulk_fetch",
+                "class-name": "airflow_provider_bulk_uploader.decorators.bulk_fetch.bulk_fetch_task",
+            }
+        ],
         "connection-types": [
             {
                 "hook-class-name": "airflow_provider_bulk_uploader.hooks.bulk_fetch.BulkFetchHook",

@@ -16,6 +16,7 @@ from airflow_provider_bulk_uploader.engine import LongWait, defaults
 from airflow_provider_bulk_uploader.engine.validation import require_int
 from airflow_provider_bulk_uploader.exceptions import BulkFetchConfigError, BulkFetchFailuresError
 from airflow_provider_bulk_uploader.hooks.bulk_fetch import DEFAULT_CONN_ID, BulkFetchHook
+from airflow_provider_bulk_uploader.operators._lineage import DataAwareOutputsMixin
 from airflow_provider_bulk_uploader.storage import (
     XCOM_RECORDS_KEY,
     ObjectStorageStore,
@@ -25,6 +26,7 @@ from airflow_provider_bulk_uploader.storage import (
 )
 from airflow_provider_bulk_uploader.storage.base import check_record_path, failure_dicts
 from airflow_provider_bulk_uploader.storage.checkpoint import Progress, open_progress
+from airflow_provider_bulk_uploader.storage.object_storage import COMPRESSIONS
 from airflow_provider_bulk_uploader.storage.xcom import DEFAULT_XCOM_MAX_BYTES
 from airflow_provider_bulk_uploader.utils.intervals import (
     Interval,
@@ -40,7 +42,7 @@ __all__ = ["BulkFetchFailuresError", "BulkFetchOperator"]
 SUMMARY_FAILURES = defaults.SUMMARY_FAILURES
 
 
-class BulkFetchOperator(BaseOperator):
+class BulkFetchOperator(DataAwareOutputsMixin, BaseOperator):
     """Fetch ``endpoint`` for every chunk of the data interval (and every id), politely, into a store.
 
     :param endpoint: path relative to the connection's base URL, or an absolute URL. May contain ``{start}``/
@@ -59,7 +61,8 @@ class BulkFetchOperator(BaseOperator):
     :param max_failures: the task fails when more requests than this fail (default 0), after writing what
         succeeded.
     :param record_path: ``None`` (default): each response body is one record; ``"."``: the body is a JSON
-        list of records; ``"data.items"``: the list at that dotted path.
+        list of records; ``"data.items"``: the list at that dotted path. A body without that list counts as
+        a failed request (``max_failures``, failure report); an empty body (204) holds no records.
     :param rate_limit_requests: override of the connection's requests per period.
     :param rate_limit_period_seconds: override of the connection's rate-limit period (seconds).
     :param max_concurrency: override of the connection's requests in flight.
@@ -136,6 +139,13 @@ class BulkFetchOperator(BaseOperator):
             )
         require_int("max_failures", max_failures, 0, error=BulkFetchConfigError)
         require_int("delta_days", delta_days, 1, error=BulkFetchConfigError)
+        require_int("records_per_part", records_per_part, 1, error=BulkFetchConfigError)
+        if compression not in COMPRESSIONS:
+            raise BulkFetchConfigError(f"compression must be one of {COMPRESSIONS}, got {compression!r}")
+        if http_backend not in defaults.HTTP_BACKENDS:
+            raise BulkFetchConfigError(
+                f"http_backend must be one of {defaults.HTTP_BACKENDS}, got {http_backend!r}"
+            )
         self.endpoint = endpoint
         self.bulk_fetch_conn_id = bulk_fetch_conn_id
         self.query_params = query_params
@@ -301,6 +311,7 @@ class BulkFetchOperator(BaseOperator):
         if isinstance(store, XComStore):
             context["ti"].xcom_push(key=XCOM_RECORDS_KEY, value=store.saved_data())
         summary = self._summary(report, interval, len(plan.chunks), output)
+        self._announce_outputs(context, summary)  # asset events (only if the task succeeds) + lineage
         self.log.info("Bulk fetch done: %s; output: %s", report, output)
         if progress is not None and report.failed <= self.max_failures:
             progress.finish()  # a later run of this task instance (clear, backfill) starts clean

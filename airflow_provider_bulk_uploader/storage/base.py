@@ -7,10 +7,25 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from airflow_provider_bulk_uploader import FetchReport, redact, redact_url
+from airflow_provider_bulk_uploader.engine.report import Failure
 from airflow_provider_bulk_uploader.exceptions import BulkFetchConfigError
 from airflow_provider_bulk_uploader.utils.intervals import Interval
 
-__all__ = ["OutputStore", "RunMeta", "extract_records", "failure_dicts"]
+__all__ = [
+    "OutputStore",
+    "RecordPathError",
+    "RunMeta",
+    "extract_records",
+    "failure_dicts",
+    "report_record_path_failures",
+]
+
+#: ``Failure.url`` of a response whose body did not match ``record_path`` (stores see bodies, not URLs).
+RECORD_PATH_FAILURE_URL = "(a response body; record_path is applied after the fetch)"
+
+
+class RecordPathError(ValueError):
+    """A response body does not match ``record_path`` (names the path and the keys found, never values)."""
 
 
 @dataclass(frozen=True)
@@ -54,32 +69,61 @@ def extract_records(body: Any, record_path: str | None) -> list[Any]:
     """The records in one response ``body``.
 
     :param record_path: ``None`` = the body is one record; ``"."`` = the body is a JSON list of records;
-        ``"data.items"`` = the list at that dotted path inside the body.
-    :raises ValueError: when the path is missing or does not lead to a list (names the path and the keys
-        found, never values).
+        ``"data.items"`` = the list at that dotted path inside the body. With a path, an empty body (a 204)
+        holds no records.
+    :raises RecordPathError: when the path is missing or does not lead to a list (names the path and the
+        keys found, never values).
     """
     if record_path is None:
         return [body]
+    if body is None:
+        return []
     value = body
     if record_path not in ("", "."):
         for part in record_path.split("."):
             if not isinstance(value, dict) or part not in value:
                 keys = sorted(value)[:20] if isinstance(value, dict) else type(value).__name__
-                raise ValueError(f"record_path {record_path!r}: no key {part!r} in a response (found {keys})")
+                raise RecordPathError(
+                    f"record_path {record_path!r}: no key {part!r} in a response (found {keys})"
+                )
             value = value[part]
     if not isinstance(value, list):
-        raise ValueError(f"record_path {record_path!r} must lead to a JSON list, got {type(value).__name__}")
+        raise RecordPathError(
+            f"record_path {record_path!r} must lead to a JSON list, got {type(value).__name__}"
+        )
     return value
 
 
-def iter_records(items: Iterable[Any], record_path: str | None) -> list[Any]:
-    """All records of a batch of response bodies (see :func:`extract_records`)."""
+def iter_records(
+    items: Iterable[Any], record_path: str | None, mismatches: list[str] | None = None
+) -> list[Any]:
+    """All records of a batch of response bodies (see :func:`extract_records`).
+
+    :param mismatches: when given, a body that does not match ``record_path`` is skipped and the reason
+        appended here (for :func:`report_record_path_failures`) instead of raising :class:`RecordPathError`.
+    """
     if record_path is None:
         return list(items)
     out: list[Any] = []
     for item in items:
-        out.extend(extract_records(item, record_path))
+        try:
+            out.extend(extract_records(item, record_path))
+        except RecordPathError as exc:
+            if mismatches is None:
+                raise
+            mismatches.append(str(exc))
     return out
+
+
+def report_record_path_failures(report: FetchReport, mismatches: list[str]) -> None:
+    """Count each response whose body did not match ``record_path`` as a failed request of ``report``
+    (moved from ``succeeded`` to ``failed``, with the reason), so ``max_failures`` and the failure report
+    see it; empties ``mismatches``."""
+    for message in mismatches:
+        report.succeeded -= 1
+        report.failed += 1
+        report.failures.append(Failure(url=RECORD_PATH_FAILURE_URL, status=None, error=message, attempts=1))
+    mismatches.clear()
 
 
 def failure_dicts(report: FetchReport, limit: int | None = None) -> list[dict[str, Any]]:

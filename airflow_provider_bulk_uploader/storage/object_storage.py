@@ -39,7 +39,12 @@ from airflow.sdk import ObjectStoragePath
 from airflow_provider_bulk_uploader import FetchReport, redact_url
 from airflow_provider_bulk_uploader.engine import defaults
 from airflow_provider_bulk_uploader.exceptions import BulkFetchConfigError
-from airflow_provider_bulk_uploader.storage.base import RunMeta, failure_dicts, iter_records
+from airflow_provider_bulk_uploader.storage.base import (
+    RunMeta,
+    failure_dicts,
+    iter_records,
+    report_record_path_failures,
+)
 
 __all__ = ["COMPRESSIONS", "MANIFEST_FORMAT", "ObjectStorageStore", "as_object_storage_path"]
 
@@ -111,6 +116,7 @@ class ObjectStorageStore:
         self.failures_name = f"failures{tag}.jsonl"
         self._local = self.directory.protocol in _LOCAL_PROTOCOLS
         self._buffer: list[str] = []
+        self._mismatches: list[str] = []  # bodies that did not match record_path
         self._next_seq = 0
         self._parts: list[dict[str, Any]] = []
         self._dir_ready = False
@@ -162,10 +168,12 @@ class ObjectStorageStore:
         buffer, pending, lines = self._buffer, self._pending, self._lines
         if not buffer:
             self._buffered_since = time.monotonic()
+        mismatches = self._mismatches
         for url, item in zip(urls, items, strict=True):
+            failed_before = len(mismatches)
             buffer.extend(lines([item]))
             unit = getattr(url, "unit", None)
-            if unit is not None:
+            if unit is not None and len(mismatches) == failed_before:  # a mismatch is a failure: not stored
                 pending.append((unit, len(buffer)))
         while len(self._buffer) >= self.records_per_part:  # _take replaces the buffer
             await self._write_taken(self._cut())
@@ -190,7 +198,9 @@ class ObjectStorageStore:
 
     def finalize(self, report: FetchReport, extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """Write the failure report, delete stale parts of an earlier run, write the manifest (last).
-        ``extra`` (e.g. the resume figures) goes into the manifest and the returned description."""
+        Bodies that did not match ``record_path`` become failures of ``report`` first. ``extra`` (e.g. the
+        resume figures) goes into the manifest and the returned description."""
+        report_record_path_failures(report, self._mismatches)
         if self._buffer:  # the engine always flushes; this guards direct use
             units = self._take_units(len(self._buffer))
             self._recorded(self._write_part(*self._take(len(self._buffer))), units)
@@ -236,7 +246,9 @@ class ObjectStorageStore:
 
     def _lines(self, items: list[Any]) -> list[str]:
         dumps = json.dumps
-        return [dumps(r, separators=(",", ":")) for r in iter_records(items, self.record_path)]
+        return [
+            dumps(r, separators=(",", ":")) for r in iter_records(items, self.record_path, self._mismatches)
+        ]
 
     def _cut(self) -> int:
         """Records for the next part: ``records_per_part``, or with units the first response boundary at or

@@ -9,7 +9,7 @@ from airflow_provider_bulk_uploader import FetchReport
 from airflow_provider_bulk_uploader.engine import defaults
 from airflow_provider_bulk_uploader.engine.validation import require_int
 from airflow_provider_bulk_uploader.exceptions import XComTooLargeError
-from airflow_provider_bulk_uploader.storage.base import iter_records
+from airflow_provider_bulk_uploader.storage.base import iter_records, report_record_path_failures
 
 __all__ = ["DEFAULT_XCOM_MAX_BYTES", "XCOM_RECORDS_KEY", "XComStore", "XComTooLargeError"]
 
@@ -34,13 +34,14 @@ class XComStore:
         self.max_bytes = require_int("xcom_max_bytes", max_bytes, 1, error=ValueError)
         self.record_path = record_path
         self._records: list[Any] = []
+        self._mismatches: list[str] = []  # bodies that did not match record_path
         self._size = 2  # "[]"
 
     def add(self, item: Any) -> None:
         self.add_batch([item])
 
     def add_batch(self, items: list[Any]) -> None:
-        records = iter_records(items, self.record_path)
+        records = iter_records(items, self.record_path, self._mismatches)
         self._size += sum(len(json.dumps(r, separators=(",", ":"))) + 1 for r in records)
         if self._size > self.max_bytes:
             raise XComTooLargeError(
@@ -58,5 +59,7 @@ class XComStore:
         return self._records
 
     def finalize(self, report: FetchReport) -> dict[str, Any]:
-        """Describe the output; the operator pushes :meth:`saved_data` under :data:`XCOM_RECORDS_KEY`."""
+        """Describe the output; the operator pushes :meth:`saved_data` under :data:`XCOM_RECORDS_KEY`.
+        Bodies that did not match ``record_path`` become failures of ``report``."""
+        report_record_path_failures(report, self._mismatches)
         return {"store": self.kind, "xcom_key": XCOM_RECORDS_KEY, "records": len(self._records)}

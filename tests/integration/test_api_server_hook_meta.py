@@ -16,21 +16,21 @@ from __future__ import annotations
 import contextlib
 import json
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
-from pathlib import Path
 
 import pytest
 
 from airflow_provider_bulk_uploader.get_provider_info import get_provider_info
-from tests.support.processes import airflow_env, stop_process_group
+from tests.support.net import free_port
+from tests.support.processes import airflow_cmd, airflow_env, start_process_group, stop_process_group
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 
 CONN_TYPE = "bulk_fetch"
 START_TIMEOUT = 120.0
+SERVER_ARGS = ("--workers", "1", "--apps", "core")
 # hook_meta's names for the standard connection fields (``schema`` is ``url_schema`` in the API model)
 STANDARD_FIELDS = {
     "host": "host",
@@ -40,19 +40,6 @@ STANDARD_FIELDS = {
     "password": "password",
     "description": "description",
 }
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _airflow_cmd() -> list[str]:
-    exe = Path(sys.executable).with_name("airflow")
-    return [str(exe)] if exe.exists() else [sys.executable, "-m", "airflow"]
 
 
 def _get(url: str, timeout: float = 10.0) -> tuple[int, bytes]:
@@ -79,32 +66,18 @@ def api_server(tmp_path_factory: pytest.TempPathFactory):
         AIRFLOW__API_AUTH__JWT_SECRET="test-only-secret",
     )
     migrate = subprocess.run(
-        [*_airflow_cmd(), "db", "migrate"], env=env, capture_output=True, text=True, timeout=180
+        [*airflow_cmd(), "db", "migrate"], env=env, capture_output=True, text=True, timeout=180
     )
     assert migrate.returncode == 0, migrate.stdout[-3000:] + migrate.stderr[-3000:]
 
-    port = _free_port()
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
     log_path = home / "api-server.log"
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(
-            [
-                *_airflow_cmd(),
-                "api-server",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--workers",
-                "1",
-                "--apps",
-                "core",
-            ],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    proc = start_process_group(
+        [*airflow_cmd(), "api-server", *("--host", "127.0.0.1", "--port", str(port)), *SERVER_ARGS],
+        env=env,
+        log_path=log_path,
+    )
     try:
         started = time.monotonic()
         deadline = started + START_TIMEOUT
@@ -191,7 +164,17 @@ def test_extra_fields_match_conn_fields(hook_meta: dict) -> None:
 
 
 def test_no_secret_field_leaks_a_default(hook_meta: dict) -> None:
-    # The token is the connection's password, never an extra with a default value.
-    for name, got in (hook_meta["extra_fields"] or {}).items():
-        if got["schema"].get("format") == "password":
+    """The token is the connection's password (which the UI masks), never an extra field with a default."""
+    password = hook_meta["standard_fields"]["password"]
+    assert password is not None and not password["hidden"] and "token" in password["title"].lower()
+    extras = hook_meta["extra_fields"] or {}
+    assert len(extras) >= 8  # the checks below have fields to look at
+    secret_like = [n for n in extras if any(w in n.lower() for w in ("token", "secret", "password", "key"))]
+    assert secret_like == [], f"extra fields that look like a credential: {secret_like}"
+    for name, got in extras.items():
+        if got["schema"].get("format") == "password":  # none today; should one appear, it has no default
             assert got["value"] in (None, ""), name
+        # a default is a setting (a number, a flag, an enum value or a header name), never a credential
+        assert (
+            got["value"] is None or isinstance(got["value"], (bool, int, float)) or len(got["value"]) < 40
+        ), name

@@ -10,7 +10,7 @@ connection points at the MinIO service; the Dockerfile builds FROM apache/airflo
 ``.dockerignore`` lets through.
 
 What is NOT checked (needs a Docker engine): pulling/building images, containers starting, healthchecks
-passing, a DAG run on Celery. See README.md, "Production (docker-compose)".
+passing, a DAG run on Celery. See docs/deployment.md.
 """
 
 from __future__ import annotations
@@ -26,6 +26,8 @@ from typing import Any
 
 import pytest
 import yaml
+
+from tests.support.ci import in_ci
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "docker-compose.yaml"
@@ -250,7 +252,8 @@ def test_bulk_fetch_connection_reaches_the_demo_api_service(
     assert opts.host == "0.0.0.0" and opts.allow_non_loopback  # reachable from the other containers
     assert opts.auth == conn["extra"]["auth_type"] and opts.auth_name == conn["extra"]["auth_name"]
     assert env_of(demo)["DEMO_API_TOKEN"] == conn["password"]  # same secret on both ends
-    # the per-task budget fits the demo API quota: pool slots x per-task rate <= quota (README, "Scaling out")
+    # the per-task budget fits the demo API quota: pool slots x per-task rate <= quota
+    # (docs/intervals-and-backfills.md, "Scaling out")
     init_script = "\n".join(command_of(services["airflow-init"]))
     slots = int(re.search(r"airflow pools set bulk_fetch_api (\d+)", init_script).group(1))
     assert slots * conn["extra"]["rate_limit_requests"] <= opts.rate_limit
@@ -389,7 +392,7 @@ def compose_cli() -> list[str]:
     cli = _compose_cli()
     if cli is None:
         msg = "no docker-compose client (apt-get install -y docker-compose gives the v1 client)"
-        if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
+        if in_ci():
             pytest.fail(f"CI=true: {msg}", pytrace=False)
         pytest.skip(msg)
     return cli

@@ -235,11 +235,11 @@ async def test_slow_and_in_flight_tracking(session: aiohttp.ClientSession) -> No
     async with DemoAPI() as api:
         t0 = time.monotonic()
         results = await asyncio.gather(
-            *(fetch(session, f"{api.url}/slow", params={"ms": "200"}) for _ in range(5))
+            *(fetch(session, f"{api.url}/slow", params={"ms": "500"}) for _ in range(5))
         )
         elapsed = time.monotonic() - t0
         assert all(r[0] == 200 for r in results)
-        assert 0.19 <= elapsed < 2.0  # concurrent, not serial
+        assert 0.49 <= elapsed < 2.0  # concurrent (0.5 s), not serial (2.5 s)
         assert api.stats.max_in_flight == 5 and api.stats.in_flight == 0
 
 

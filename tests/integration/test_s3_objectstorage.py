@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from tests.support.jsonl import read_jsonl_parts
 from tests.support.moto import MotoS3, moto_s3
 from tests.unit.provider.helpers import make_context, utc
 
@@ -44,17 +45,6 @@ def s3() -> Any:
 def etags(s3: MotoS3, prefix: str) -> dict[str, str]:
     client = s3.client()
     return {key: client.head_object(Bucket=s3.bucket, Key=key)["ETag"] for key in s3.keys(prefix)}
-
-
-def read_jsonl_parts(base: Any) -> list[dict]:
-    records: list[dict] = []
-    for child in sorted(base.iterdir(), key=lambda p: p.name):
-        if child.name.startswith("part-"):
-            data = child.read_bytes()
-            if child.name.endswith(".gz"):
-                data = gzip.decompress(data)
-            records += [json.loads(line) for line in data.decode().splitlines() if line]
-    return records
 
 
 def test_connection_is_the_json_form(s3: MotoS3) -> None:

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import socket
 import subprocess
 import sys
 import tempfile
@@ -30,7 +29,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tests.support.processes import stop_process_group
+from tests.support.net import free_port
+from tests.support.processes import start_process_group, stop_process_group
 
 __all__ = ["MotoS3", "moto_s3"]
 
@@ -71,12 +71,6 @@ class MotoS3:
         return sorted(out)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _wait_ready(
     endpoint: str, timeout: float, proc: subprocess.Popen[bytes] | None, log: Path | None
 ) -> None:
@@ -98,13 +92,7 @@ def _server(port: int, timeout: float) -> Iterator[str]:
     if cli.exists():
         logdir = Path(tempfile.mkdtemp(prefix="bulkfetch-moto-"))
         log = logdir / "moto_server.log"
-        with log.open("wb") as fh:
-            proc = subprocess.Popen(
-                [str(cli), "-H", "127.0.0.1", "-p", str(port)],
-                stdout=fh,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
+        proc = start_process_group([str(cli), "-H", "127.0.0.1", "-p", str(port)], log_path=log)
         try:
             _wait_ready(endpoint, timeout, proc, log)
             yield endpoint
@@ -129,7 +117,7 @@ def moto_s3(
     bucket: str = "bulk-fetch-test", conn_id: str = "aws_test", timeout: float = 30.0
 ) -> Iterator[MotoS3]:
     """Start moto on a free loopback port, create ``bucket``, yield a :class:`MotoS3`; stop it afterwards."""
-    with _server(_free_port(), timeout) as endpoint:
+    with _server(free_port(), timeout) as endpoint:
         conn = {
             "conn_type": "aws",
             "login": ACCESS_KEY,

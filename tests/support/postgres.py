@@ -38,6 +38,9 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from tests.support.ci import in_ci
+from tests.support.net import free_port
+
 __all__ = [
     "PostgresUnavailable",
     "create_database",
@@ -53,10 +56,6 @@ REQUIRED = ("initdb", "pg_ctl", "postgres")
 
 class PostgresUnavailable(RuntimeError):
     """The PostgreSQL server binaries are not installed (or cannot be run here)."""
-
-
-def in_ci() -> bool:
-    return os.environ.get("CI", "").strip().lower() in {"1", "true", "yes"}
 
 
 def _has_all(bindir: str | os.PathLike[str]) -> bool:
@@ -83,12 +82,6 @@ def find_pg_bindir() -> Path | None:
         if candidate and _has_all(candidate):
             return Path(candidate)
     return None
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _run_as_kwargs() -> dict[str, object]:

@@ -1,4 +1,4 @@
-"""Helpers for tests that run Airflow or servers as child processes."""
+"""Child processes of the tests: the ``airflow`` command, a clean Airflow environment, start and stop."""
 
 from __future__ import annotations
 
@@ -6,7 +6,15 @@ import contextlib
 import os
 import signal
 import subprocess
+import sys
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+
+
+def airflow_cmd() -> list[str]:
+    """The ``airflow`` CLI of this interpreter's environment (``python -m airflow`` if no script)."""
+    exe = Path(sys.executable).with_name("airflow")
+    return [str(exe)] if exe.exists() else [sys.executable, "-m", "airflow"]
 
 
 def airflow_env(home: Path, sql_alchemy_conn: str, **settings: str) -> dict[str, str]:
@@ -28,6 +36,17 @@ def airflow_env(home: Path, sql_alchemy_conn: str, **settings: str) -> dict[str,
     return env
 
 
+def start_process_group(
+    cmd: Sequence[str], *, log_path: Path, env: dict[str, str] | None = None, **popen: object
+) -> subprocess.Popen[bytes]:
+    """Start ``cmd`` in its own session (so :func:`stop_process_group` reaches its children too), stdout
+    and stderr appended to ``log_path``."""
+    with log_path.open("ab") as log:
+        return subprocess.Popen(  # type: ignore[call-overload, no-any-return]
+            list(cmd), env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, **popen
+        )
+
+
 def stop_process_group(proc: subprocess.Popen, grace_seconds: float = 10) -> None:
     """SIGTERM the process group of ``proc`` (started with ``start_new_session=True``), SIGKILL it after
     ``grace_seconds``, and reap it."""
@@ -39,3 +58,15 @@ def stop_process_group(proc: subprocess.Popen, grace_seconds: float = 10) -> Non
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(timeout=10)
+
+
+@contextlib.contextmanager
+def process_group(
+    cmd: Sequence[str], *, log_path: Path, grace_seconds: float = 10, **kwargs: object
+) -> Iterator[subprocess.Popen[bytes]]:
+    """:func:`start_process_group` for the ``with`` block, :func:`stop_process_group` after it."""
+    proc = start_process_group(cmd, log_path=log_path, **kwargs)  # type: ignore[arg-type]
+    try:
+        yield proc
+    finally:
+        stop_process_group(proc, grace_seconds=grace_seconds)

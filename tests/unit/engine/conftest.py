@@ -7,14 +7,24 @@ independent server, not of the client's loop.
 
 from __future__ import annotations
 
+import asyncio
+import base64
 import contextlib
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import httpx
 import pytest
+import respx
 
-from airflow_provider_bulk_uploader import default_retry_policy
+from airflow_provider_bulk_uploader import (
+    BasicAuth,
+    BearerAuth,
+    HeaderAuth,
+    QueryParamsAuth,
+    default_retry_policy,
+)
 from airflow_provider_bulk_uploader.testing import DemoAPI, running_demo_api
 
 BACKENDS = ("aiohttp", "httpx")
@@ -28,6 +38,41 @@ def fast_policy(max_attempts: int = 3):
 def secret(prefix: str = "tok") -> str:
     """A unique credential per test (the redaction registry is process-wide)."""
     return f"{prefix}-{uuid.uuid4().hex}"
+
+
+def mock_items(delay: float | None = None, base: str = "https://api.test"):
+    """respx: /items/<n> answers {"id": n}; with ``delay``, after an asyncio.sleep (a mocked response
+    otherwise completes without ever yielding to the loop, so one worker would do all the work)."""
+
+    def answer(request):
+        return httpx.Response(200, json={"id": int(request.url.path.rsplit("/", 1)[1])})
+
+    async def answer_later(request):
+        await asyncio.sleep(delay)
+        return answer(request)
+
+    return respx.get(url__regex=rf"{base}/items/\d+").mock(
+        side_effect=answer if delay is None else answer_later
+    )
+
+
+AUTH_MODES = ("header", "query", "bearer", "basic")
+
+
+def make_auth(mode: str, token: str):
+    return {
+        "header": lambda: HeaderAuth("X-API-Key", token),
+        "query": lambda: QueryParamsAuth("api_key", token),
+        "bearer": lambda: BearerAuth(token),
+        "basic": lambda: BasicAuth("user", token),
+    }[mode]()
+
+
+def credential_seen(record, mode: str, token: str) -> bool:
+    """Did this request (as the server recorded it) carry the credential in any form?"""
+    basic = base64.b64encode(f"user:{token}".encode()).decode()
+    values = [*record.headers.values(), *record.query.values()]
+    return any(token in v or basic in v for v in values)
 
 
 class RecordingStore:

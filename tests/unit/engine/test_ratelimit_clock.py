@@ -14,19 +14,9 @@ import respx
 from airflow_provider_bulk_uploader import ListStore, Ratelimit, UploadedData, default_retry_policy
 from airflow_provider_bulk_uploader.engine.ratelimit import SlotLimiter
 from airflow_provider_bulk_uploader.engine.retries import CoolDown
+from airflow_provider_bulk_uploader.testing import max_in_window
 
 from .virtual_clock import run_virtual
-
-
-def max_in_window(times: list[float], window: float) -> int:
-    """Most events in any half-open window [t, t + window)."""
-    times = sorted(times)
-    best, lo = 0, 0
-    for hi, t in enumerate(times):
-        while times[lo] <= t - window:
-            lo += 1
-        best = max(best, hi - lo + 1)
-    return best
 
 
 async def _simulate(limiter: SlotLimiter, n_requests: int, workers: int, latency: float, seed: int = 0):

@@ -12,6 +12,7 @@ from collections import Counter
 import pytest
 
 from airflow_provider_bulk_uploader import FetchReport, ListStore, UploadedData
+from tests.support.net import closed_port
 
 from .conftest import BACKENDS, fast_policy
 
@@ -156,12 +157,7 @@ async def test_timeout_per_attempt_is_enforced_and_retried(demo, backend):
 
 @pytest.mark.parametrize("backend", BACKENDS)
 async def test_connection_refused_is_a_retried_transport_failure(backend):
-    import socket
-
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    sock.close()  # nothing listens on this port now
+    port = closed_port()  # nothing listens on this port
     report = await UploadedData(
         ListStore(),
         url_maker=[f"http://127.0.0.1:{port}/items/1"],
@@ -182,6 +178,12 @@ async def test_same_origin_redirect_is_followed(demo, backend):
     assert demo.stats.by_path["/items/{id}"] == 5
 
 
+# Requests a redirect loop costs before the backend gives up: the first one plus its redirect limit.
+# The backends do not agree yet (aiohttp fast path: 10 redirects; httpx: its default 20).
+# TODO(hardening): once one engine default sets the limit for both, assert that one number here.
+REDIRECT_LOOP_REQUESTS = {"aiohttp": 10 + 1, "httpx": 20 + 1}
+
+
 @pytest.mark.parametrize("backend", BACKENDS)
 async def test_redirect_loop_is_a_bounded_transport_failure(demo, backend):
     loop_url = f"{demo.url}/redirect?to=%23again"  # Location "#again": the same URL forever
@@ -191,7 +193,7 @@ async def test_redirect_loop_is_a_bounded_transport_failure(demo, backend):
     assert report.failed == 1
     failure = report.failures[0]
     assert failure.status is None and "redirect" in failure.error.lower()
-    assert 5 <= demo.stats.total <= 25  # followed a bounded number of hops, then gave up
+    assert demo.stats.total == REDIRECT_LOOP_REQUESTS[backend]  # followed the limit's hops, then gave up
 
 
 # Regression (fixed in 670120f): httpx applied `timeout` per read, so a trickling body never timed out.

@@ -16,6 +16,7 @@ import os
 import shutil
 import sys
 import tempfile
+import time
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,6 +28,7 @@ HERE = Path(__file__).resolve().parent
 DAGS_FOLDER = HERE / "dags"
 EXAMPLES_FOLDER = HERE.parents[2] / "dags_examples"
 TOKEN = "test-token-9f8e7d6c5b"  # the demo API's secret; tests assert it never leaks
+QUERY_AUTH_NAME = "api_key"  # the query parameter of :func:`query_auth_api`
 
 _HOME = Path(tempfile.mkdtemp(prefix="bulk-fetch-airflow-"))
 if "airflow.settings" in sys.modules:  # pragma: no cover - depends on test ordering/plugins
@@ -92,10 +94,29 @@ def demo_api() -> Iterator[Any]:
 
 @pytest.fixture
 def api(demo_api: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
-    """The demo API, reset, with ``bulk_fetch_default`` pointing at it."""
+    """The demo API, reset, with ``bulk_fetch_default`` pointing at it. Requests an earlier test abandoned
+    (timed out on the client, still sleeping on the server) are waited out first (at most 5 s), so they
+    cannot count in this test's in-flight figures."""
+    deadline = time.monotonic() + 5
+    while demo_api.stats.in_flight and time.monotonic() < deadline:
+        time.sleep(0.02)
     demo_api.reset()
     monkeypatch.setenv("AIRFLOW_CONN_BULK_FETCH_DEFAULT", conn_json(demo_api.url))
     return demo_api
+
+
+@pytest.fixture
+def query_auth_api(api: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """:func:`api` switched to query-parameter auth (``?api_key=<TOKEN>``, the riskiest mode: the token is
+    in every URL), with ``bulk_fetch_default`` to match; header auth is restored at teardown."""
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_BULK_FETCH_DEFAULT", conn_json(api.url, auth_type="query", auth_name=QUERY_AUTH_NAME)
+    )
+    api.auth, api.auth_name = "query", QUERY_AUTH_NAME
+    try:
+        yield api
+    finally:
+        api.auth, api.auth_name = "header", "X-API-Key"
 
 
 @pytest.fixture(scope="session")

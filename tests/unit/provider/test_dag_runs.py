@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import gzip
 import json
 from datetime import datetime, timezone
-from pathlib import Path
 
 import pytest
+
+from tests.support.jsonl import read_jsonl_parts
 
 pytestmark = [pytest.mark.airflow, pytest.mark.integration]
 
@@ -37,13 +37,6 @@ def xcom(dag_run, task_id: str, key: str = "return_value", map_index: int = -1):
     return XComModel.deserialize_value(type("R", (), {"value": row})()) if row is not None else None
 
 
-def read_records(directory: Path) -> list[dict]:
-    out = []
-    for part in sorted(directory.glob("part-*.jsonl.gz")):
-        out += [json.loads(line) for line in gzip.decompress(part.read_bytes()).decode().splitlines()]
-    return out
-
-
 def test_daily_example_to_file_storage_and_idempotent_rerun(dags, api, tmp_path, monkeypatch):
     monkeypatch.setenv("AIRFLOW_VAR_BULK_FETCH_DATA_URL", f"file://{tmp_path}")
     dag = dags["bulk_fetch_daily_records"]
@@ -53,12 +46,12 @@ def test_daily_example_to_file_storage_and_idempotent_rerun(dags, api, tmp_path,
     manifest = json.loads((directory / "manifest.json").read_text())
     assert manifest["records"] == 24 and manifest["dag_id"] == "bulk_fetch_daily_records"
     files = sorted(p.name for p in directory.iterdir())
-    first = read_records(directory)
+    first = read_jsonl_parts(directory, "part-*.jsonl.gz")
 
     dag_run, _ = run(dag, logical_date=DAY)  # same interval again
     assert dag_run.state == "success"
     assert sorted(p.name for p in directory.iterdir()) == files
-    again = read_records(directory)
+    again = read_jsonl_parts(directory, "part-*.jsonl.gz")
     assert len(again) == 24 and sorted(r["id"] for r in again) == sorted(r["id"] for r in first)
     summary = xcom(dag_run, "fetch_records")
     assert summary["records"] == 24 and summary["interval"]["start"] == "2024-01-01T00:00:00+00:00"
@@ -102,7 +95,7 @@ def test_id_mapping_example(dags, api, tmp_path, monkeypatch):
     assert sorted(i for (task, i) in tis if task == "fetch_items") == [0, 1, 2, 3]
     (directory,) = (tmp_path / "items").iterdir()
     assert directory.name.startswith("run_id=")
-    assert sorted(r["id"] for r in read_records(directory)) == list(range(1, 101))
+    assert sorted(r["id"] for r in read_jsonl_parts(directory, "part-*.jsonl.gz")) == list(range(1, 101))
     assert len(list(directory.glob("manifest-m*.json"))) == 4
 
 
@@ -121,37 +114,37 @@ def test_max_failures_fails_the_task_after_writing(dags, api, tmp_path):
     assert tis[("fetch", -1)].state == "failed"
     (directory,) = tmp_path.iterdir()  # schedule=None: the run's (zero-length) interval names the output
     assert directory.name == "20240102T000000Z_20240102T000000Z"
-    assert sorted(r["id"] for r in read_records(directory)) == [1, 2]
+    assert sorted(r["id"] for r in read_jsonl_parts(directory, "part-*.jsonl.gz")) == [1, 2]
     assert (directory / "failures.jsonl").read_text().count("\n") == 1
 
 
-def test_zero_length_and_missing_intervals_fail(dags, api):
+def test_zero_length_and_missing_intervals_fail(dags, api, capfd):
+    """Each run fails for the reason it is meant to (the task log names the fix), not for any reason: a
+    broken connection or a bad DAG would fail these runs too."""
     dag = dags["it_trigger_daily"]
     dag_run, tis = run(dag, logical_date=DAY)  # "@daily": data_interval_start == data_interval_end
     assert dag_run.state == "failed" and tis[("fetch", -1)].state == "failed"
+    log = "".join(capfd.readouterr())
+    assert "BulkFetchConfigError" in log and "zero length" in log and "CronDataIntervalTimetable" in log
     dag_run, tis = run(dag, logical_date=None)  # manual run without a logical date: no interval at all
     assert dag_run.state == "failed"
+    log = "".join(capfd.readouterr())
+    assert "BulkFetchConfigError" in log and "is None" in log and "zero length" not in log
     assert not [r for r in api.requests if r.path == "/records"]
 
 
-def test_token_never_reaches_logs_xcom_or_rendered_fields(dags, api, monkeypatch, capfd):
+def test_token_never_reaches_logs_xcom_or_rendered_fields(dags, query_auth_api, capfd):
     """Query-parameter auth is the riskiest (the token is part of every URL): check what Airflow keeps."""
     from airflow.models.renderedtifields import RenderedTaskInstanceFields
     from airflow.models.xcom import XComModel
     from airflow.utils.session import create_session
 
-    from .conftest import TOKEN, conn_json
+    from tests.unit.provider.conftest import QUERY_AUTH_NAME, TOKEN
 
-    monkeypatch.setenv(
-        "AIRFLOW_CONN_BULK_FETCH_DEFAULT", conn_json(api.url, auth_type="query", auth_name="key")
-    )
-    api.auth, api.auth_name = "query", "key"
-    try:
-        dag_run, tis = run(dags["bulk_fetch_xcom_to_task"], logical_date=None)
-    finally:
-        api.auth, api.auth_name = "header", "X-API-Key"
+    api = query_auth_api
+    dag_run, tis = run(dags["bulk_fetch_xcom_to_task"], logical_date=None)
     assert dag_run.state == "success", tis
-    assert all(r.query.get("key") == TOKEN for r in api.requests)
+    assert all(r.query.get(QUERY_AUTH_NAME) == TOKEN for r in api.requests)
     out, err = capfd.readouterr()
     assert TOKEN not in out and TOKEN not in err
     with create_session() as session:

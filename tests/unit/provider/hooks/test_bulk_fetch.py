@@ -9,10 +9,9 @@ import pytest
 import respx
 
 from airflow_provider_bulk_uploader import BasicAuth, BearerAuth, HeaderAuth, ListStore, QueryParamsAuth
-from airflow_provider_bulk_uploader.get_provider_info import get_provider_info
 from airflow_provider_bulk_uploader.hooks.bulk_fetch import BulkFetchConfigError, BulkFetchHook
-
-from .conftest import TOKEN, conn_json
+from tests.support.net import closed_port
+from tests.unit.provider.conftest import QUERY_AUTH_NAME, TOKEN, conn_json
 
 BASE = "http://api.test/v1"
 
@@ -25,41 +24,6 @@ def set_conn(monkeypatch: pytest.MonkeyPatch):
         )
 
     return _set
-
-
-def test_provider_info_declares_connection_form():
-    info = get_provider_info()
-    assert info["package-name"] == "airflow-provider-bulk-uploader"
-    (conn,) = info["connection-types"]
-    assert conn["connection-type"] == "bulk_fetch"
-    assert conn["hook-class-name"].endswith("hooks.bulk_fetch.BulkFetchHook")
-    fields = conn["conn-fields"]
-    for name in (
-        "auth_type",
-        "auth_name",
-        "rate_limit_requests",
-        "rate_limit_period_seconds",
-        "max_concurrency",
-        "timeout_seconds",
-        "headers",
-        "verify_ssl",
-    ):
-        assert "type" in fields[name]["schema"], name
-    assert fields["auth_type"]["schema"]["enum"] == ["header", "query", "bearer", "basic", "none"]
-    behaviour = conn["ui-field-behaviour"]
-    assert behaviour["relabeling"]["host"] == "Base URL"
-    assert behaviour["relabeling"]["password"] == "API token"
-    assert {"schema", "port"} <= set(behaviour["hidden-fields"])
-
-
-def test_providers_manager_accepts_the_form():
-    from airflow.providers_manager import ProvidersManager
-
-    pm = ProvidersManager()
-    assert "airflow-provider-bulk-uploader" in pm.providers
-    behaviours = pm.field_behaviours
-    assert behaviours["bulk_fetch"]["relabeling"]["host"] == "Base URL"
-    assert "extra__bulk_fetch__auth_type" in pm.connection_form_widgets
 
 
 def test_settings_from_json_connection(set_conn):
@@ -86,6 +50,35 @@ def test_settings_from_json_connection(set_conn):
     auth = hook.get_auth()
     assert isinstance(auth, QueryParamsAuth) and TOKEN not in repr(auth)
     assert s.with_overrides(rate_limit_requests=2, max_concurrency=None).rate_limit_requests == 2
+
+
+def test_overrides_replace_only_what_is_given_and_reach_the_engine(set_conn):
+    set_conn(
+        host=BASE,
+        extra={
+            "rate_limit_requests": 7,
+            "rate_limit_period_seconds": 2,
+            "max_concurrency": 3,
+            "timeout_seconds": 4,
+        },
+    )
+    hook = BulkFetchHook()
+    s = hook.get_settings()
+    o = s.with_overrides(rate_limit_requests="2", max_concurrency=None, timeout_seconds=0.5)
+    # given: replaced (and coerced like a connection field); None: the connection's value stays
+    assert (o.rate_limit_requests, o.max_concurrency, o.rate_limit_period_seconds, o.timeout_seconds) == (
+        2,
+        3,
+        2.0,
+        0.5,
+    )
+    assert (s.rate_limit_requests, s.timeout_seconds) == (7, 4.0)  # the connection's settings are untouched
+    uploader = hook.build_uploader([f"{BASE}/x"], ListStore(), settings=o)
+    assert uploader.rate_limit is not None
+    assert (uploader.rate_limit.num_requests, uploader.rate_limit.period.total_seconds()) == (2, 2.0)
+    assert (uploader.max_concurrency, uploader.timeout) == (3, 0.5)
+    with pytest.raises(BulkFetchConfigError, match="operator argument 'timeout_seconds' must be > 0, got -1"):
+        s.with_overrides(timeout_seconds=-1)
 
 
 @pytest.mark.parametrize(
@@ -176,10 +169,31 @@ def test_test_connection_reports_config_errors(set_conn):
     assert not ok and "auth_type" in message
 
 
-def test_test_connection_never_shows_a_query_token(set_conn):
-    set_conn(host="http://127.0.0.1:9", password=TOKEN, extra={"auth_type": "query", "auth_name": "api_key"})
+def test_test_connection_never_shows_a_query_token(query_auth_api, set_conn):
+    """A server that answers (404 under query auth): the message names the URL, and the URL has no token."""
+    api = query_auth_api
+    set_conn(
+        host=api.url,
+        password=TOKEN,
+        extra={"auth_type": "query", "auth_name": QUERY_AUTH_NAME, "test_path": "/no-such-page"},
+    )
     ok, message = BulkFetchHook().test_connection()
-    assert not ok and TOKEN not in message
+    assert not ok and "HTTP 404" in message
+    assert f"GET {api.url}/no-such-page" in message and TOKEN not in message
+    (request,) = api.requests
+    assert request.query[QUERY_AUTH_NAME] == TOKEN  # the token was in the URL that was requested
+
+
+def test_test_connection_error_message_has_no_query_token(set_conn):
+    """No answer at all (connection refused): the transport's error text has no token either."""
+    port = closed_port()
+    set_conn(
+        host=f"http://127.0.0.1:{port}",
+        password=TOKEN,
+        extra={"auth_type": "query", "auth_name": QUERY_AUTH_NAME},
+    )
+    ok, message = BulkFetchHook().test_connection()
+    assert not ok and message.startswith("GET failed: ConnectError") and TOKEN not in message
 
 
 @respx.mock

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import gzip
+import asyncio
 import json
 import threading
 import time
-from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
@@ -15,20 +14,9 @@ import respx
 
 from airflow_provider_bulk_uploader.hooks.bulk_fetch import BulkFetchConfigError
 from airflow_provider_bulk_uploader.operators.bulk_fetch import BulkFetchFailuresError, BulkFetchOperator
-from airflow_provider_bulk_uploader.storage import XComTooLargeError
-
-from .conftest import TOKEN, conn_json
-from .helpers import make_context, utc
-
-
-def read_parts(directory: Path, pattern: str = "part-*.jsonl*") -> list[dict]:
-    records = []
-    for part in sorted(directory.glob(pattern)):
-        data = part.read_bytes()
-        if part.suffix == ".gz":
-            data = gzip.decompress(data)
-        records += [json.loads(line) for line in data.decode().splitlines() if line]
-    return records
+from tests.support.jsonl import read_jsonl_parts
+from tests.unit.provider.conftest import QUERY_AUTH_NAME, TOKEN, conn_json
+from tests.unit.provider.helpers import make_context, utc
 
 
 def record_queries(api) -> list[dict[str, str]]:
@@ -137,110 +125,35 @@ def test_unknown_placeholder_is_an_error(api):
         BulkFetchOperator(task_id="f", endpoint="/records?d={day}").execute(make_context())
 
 
-# -- object storage -----------------------------------------------------------------------------------
-
-
-def test_object_storage_layout_manifest_and_idempotent_rerun(api, tmp_path):
-    def run(records_per_part: int) -> dict:
-        op = BulkFetchOperator(
-            task_id="fetch",
-            endpoint="/records?start={start}&end={end}",
-            record_path=".",
-            store=f"file://{tmp_path}/out",
-            records_per_part=records_per_part,
-        )
-        return op.execute(make_context(utc(2024, 1, 1), utc(2024, 1, 4)))
-
-    first = run(records_per_part=10)
-    directory = tmp_path / "out" / "20240101T000000Z_20240104T000000Z"
-    names = sorted(p.name for p in directory.iterdir())
-    # a part holds whole responses (24 records a day here), so that a part's units are complete on resume
-    assert names == ["manifest.json"] + [f"part-{i:05d}.jsonl.gz" for i in range(3)]
-    manifest = json.loads((directory / "manifest.json").read_text())
-    assert manifest["records"] == 72 and sum(p["records"] for p in manifest["parts"]) == 72
-    assert manifest["interval"]["start"] == "2024-01-01T00:00:00+00:00" and manifest["failures"] is None
-    assert first["manifest"].endswith("manifest.json") and len(first["paths"]) == 3
-    assert first["records"] == 72
-
-    # rerun, bigger parts: same interval -> same directory, stale parts deleted, no duplicates
-    second = run(records_per_part=50)
-    names = sorted(p.name for p in directory.iterdir())
-    assert names == ["manifest.json", "part-00000.jsonl.gz"]
-    records = read_parts(directory)
-    assert len(records) == 72 and len({r["id"] for r in records}) == 72
-    assert second["records"] == 72
-    assert not list(directory.glob(".*tmp*"))
-
-
-def test_rerun_with_no_records_clears_old_parts(api, tmp_path):
-    def run(ids: list[int]) -> dict:
-        op = BulkFetchOperator(task_id="fetch", endpoint="/items", ids=ids, store=f"file://{tmp_path}")
-        return op.execute(make_context(utc(2024, 1, 1), utc(2024, 1, 2)))
-
-    run([1, 2, 3])
-    summary = run([])
-    directory = tmp_path / "20240101T000000Z_20240102T000000Z"
-    assert summary["requested"] == 0 and summary["paths"] == []
-    assert [p.name for p in directory.iterdir()] == ["manifest.json"]
-    assert json.loads((directory / "manifest.json").read_text())["records"] == 0
-
-
-def test_mapped_instances_get_their_own_names(api, tmp_path):
-    for index, ids in enumerate(([1, 2], [3, 4])):
-        op = BulkFetchOperator(
-            task_id="fetch", endpoint="/items/{id}", ids=ids, store=str(tmp_path), compression="none"
-        )
-        op.execute(make_context(utc(2024, 1, 1), utc(2024, 1, 2), map_index=index))
-    directory = tmp_path / "20240101T000000Z_20240102T000000Z"
-    assert sorted(p.name for p in directory.iterdir()) == [
-        "manifest-m00000.json",
-        "manifest-m00001.json",
-        "part-m00000-00000.jsonl",
-        "part-m00001-00000.jsonl",
-    ]
-    assert sorted(r["id"] for r in read_parts(directory, "part-*.jsonl")) == [1, 2, 3, 4]
-
-
-def test_run_id_partition_when_there_is_no_interval(api, tmp_path):
-    op = BulkFetchOperator(task_id="fetch", endpoint="/items", ids=[1], store=f"file://{tmp_path}")
-    op.execute(make_context(None, None, run_id="manual__2024-01-01T00:00:00+00:00"))
-    assert [p.name for p in tmp_path.iterdir()] == ["run_id=manual__2024-01-01T00_00_00_00_00"]
-
-
 # -- failures -----------------------------------------------------------------------------------------
 
 
-def test_max_failures_fails_after_writing_what_succeeded(api, tmp_path, monkeypatch):
-    monkeypatch.setenv("AIRFLOW_CONN_Q", conn_json(api.url, auth_type="query", auth_name="api_key"))
-    api.auth, api.auth_name = "query", "api_key"
-    try:
-        op = BulkFetchOperator(
-            task_id="fetch",
-            bulk_fetch_conn_id="q",
-            endpoint="/items/{id}",
-            ids=[1, 2, "x", "y"],
-            store=f"file://{tmp_path}",
-            retry_max_attempts=1,
-        )
-        with pytest.raises(BulkFetchFailuresError) as info:
-            op.execute(make_context(utc(2024, 1, 1), utc(2024, 1, 2)))
-        assert "2 of 4 requests failed, more than max_failures=0" in str(info.value)
-        assert TOKEN not in str(info.value)
-        directory = tmp_path / "20240101T000000Z_20240102T000000Z"
-        assert sorted(r["id"] for r in read_parts(directory)) == [1, 2]
-        failures = (directory / "failures.jsonl").read_text()
-        assert failures.count("\n") == 2 and "404" in failures and TOKEN not in failures
-        manifest = (directory / "manifest.json").read_text()
-        assert json.loads(manifest)["failures"] == {"path": "failures.jsonl", "count": 2}
+def test_max_failures_fails_after_writing_what_succeeded(query_auth_api, tmp_path):
+    api = query_auth_api
+    op = BulkFetchOperator(
+        task_id="fetch",
+        endpoint="/items/{id}",
+        ids=[1, 2, "x", "y"],
+        store=f"file://{tmp_path}",
+        retry_max_attempts=1,
+    )
+    with pytest.raises(BulkFetchFailuresError) as info:
+        op.execute(make_context(utc(2024, 1, 1), utc(2024, 1, 2)))
+    assert "2 of 4 requests failed, more than max_failures=0" in str(info.value)
+    assert TOKEN not in str(info.value)
+    directory = tmp_path / "20240101T000000Z_20240102T000000Z"
+    assert sorted(r["id"] for r in read_jsonl_parts(directory)) == [1, 2]
+    failures = (directory / "failures.jsonl").read_text()
+    assert failures.count("\n") == 2 and "404" in failures and TOKEN not in failures
+    manifest = (directory / "manifest.json").read_text()
+    assert json.loads(manifest)["failures"] == {"path": "failures.jsonl", "count": 2}
 
-        op.max_failures = 2  # tolerated now; the rerun also replaces the failure report
-        summary = op.execute(make_context(utc(2024, 1, 1), utc(2024, 1, 2)))
-        assert summary["failed"] == 2 and len(summary["failures"]) == 2
-        assert TOKEN not in json.dumps(summary)
-        assert all(r.query.get("api_key") == TOKEN for r in api.requests)  # the token was sent...
-        assert all("/items/" in f["url"] for f in summary["failures"])  # ...and never reported
-    finally:
-        api.auth, api.auth_name = "header", "X-API-Key"
+    op.max_failures = 2  # tolerated now; the rerun also replaces the failure report
+    summary = op.execute(make_context(utc(2024, 1, 1), utc(2024, 1, 2)))
+    assert summary["failed"] == 2 and len(summary["failures"]) == 2
+    assert TOKEN not in json.dumps(summary)
+    assert all(r.query.get(QUERY_AUTH_NAME) == TOKEN for r in api.requests)  # the token was sent...
+    assert all("/items/" in f["url"] for f in summary["failures"])  # ...and never reported
 
 
 def test_failures_go_into_the_summary_for_xcom(api):
@@ -251,33 +164,39 @@ def test_failures_go_into_the_summary_for_xcom(api):
     assert summary["failed"] == 1 and summary["failures"][0]["status"] == 404
 
 
-def test_xcom_store_refuses_large_results(api):
-    op = BulkFetchOperator(
-        task_id="fetch", endpoint="/items/{id}", ids={"start": 0, "end": 50}, xcom_max_bytes=500
-    )
-    with pytest.raises(XComTooLargeError, match=r"exceed xcom_max_bytes=500 bytes.*object storage"):
-        op.execute(make_context())
-
-
 # -- overrides, backends, cancel --------------------------------------------------------------------
 
 
 @respx.mock
 def test_httpx_backend_and_per_task_overrides(monkeypatch):
+    """The connection allows 64 in flight and no rate limit; the task's overrides (1 in flight, 1 request
+    per 0.3 s) are what the (mocked) server sees."""
     monkeypatch.setenv("AIRFLOW_CONN_BULK_FETCH_DEFAULT", conn_json("http://api.test"))
-    route = respx.get(url__startswith="http://api.test/records").mock(
-        return_value=httpx.Response(200, json=[])
-    )
+    arrivals: list[float] = []
+    in_flight = [0, 0]  # now, most
+
+    async def answer(request: httpx.Request) -> httpx.Response:
+        arrivals.append(time.monotonic())
+        in_flight[0] += 1
+        in_flight[1] = max(in_flight)
+        await asyncio.sleep(0.05)
+        in_flight[0] -= 1
+        return httpx.Response(200, json=[])
+
+    route = respx.get(url__startswith="http://api.test/records").mock(side_effect=answer)
     op = BulkFetchOperator(
         task_id="fetch",
         endpoint="records",
         query_params={"from": "{start}", "n": 5},
         http_backend="httpx",
-        rate_limit_requests=1000,
-        max_concurrency=2,
+        rate_limit_requests=1,
+        rate_limit_period_seconds=0.3,
+        max_concurrency=1,
     )
     summary = op.execute(make_context(utc(2024, 1, 1), utc(2024, 1, 3)))
     assert summary["requested"] == 2
+    assert in_flight[1] == 1  # max_concurrency=1, not the connection's 64
+    assert arrivals[1] - arrivals[0] >= 0.3 - 0.01  # 1 request per 0.3 s, not unlimited
     query = parse_qs(urlsplit(str(route.calls.last.request.url)).query)
     assert query["n"] == ["5"] and query["from"][0].endswith("T00:00:00+00:00")
     assert route.calls.last.request.headers["X-API-Key"] == TOKEN
