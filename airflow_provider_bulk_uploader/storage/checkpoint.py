@@ -73,7 +73,13 @@ def _count(ranges: Iterable[Iterable[int]]) -> int:
 
 def plan_fingerprint(plan: Any) -> str:
     """A short stable hash of what decides the plan's URLs and their order (template, query parameters,
-    chunks, ids): two tries of the same task instance agree on it unless the plan changed."""
+    chunks, ids; for another sized iterable of URLs, the URLs themselves): two tries of the same task
+    instance agree on it unless the plan changed."""
+    if not all(hasattr(plan, name) for name in ("_template", "query_params", "chunks", "ids")):
+        digest = hashlib.sha256()
+        for url in plan:
+            digest.update(str(url).encode() + b"\n")
+        return digest.hexdigest()[:32]
     ids = plan.ids
     ids_key: Any = repr(ids) if isinstance(ids, range) else None if ids is None else [str(i) for i in ids]
     chunks = [None if c is None else [c.start.isoformat(), c.end.isoformat()] for c in plan.chunks]
