@@ -7,7 +7,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.synced
 
-.PHONY: venv test test-fast lint format demo bench clean
+.PHONY: venv test test-fast lint format demo demo-paginated bench clean
 
 .tools/bin/uv:
 	$(PYTHON) -m venv .tools
@@ -40,9 +40,13 @@ format: $(STAMP)
 demo: $(STAMP)
 	$(PY) -m dags_examples.run_demo
 
+demo-paginated: $(STAMP)
+	$(PY) -m dags_examples.run_demo --paginated
+
 bench: $(STAMP)
 	$(PY) benchmarks/throughput.py
 	$(PY) benchmarks/memory.py
+	$(PY) benchmarks/pagination.py
 
 clean:
 	rm -rf $(VENV) .tools .airflow .pytest_cache .mypy_cache .ruff_cache

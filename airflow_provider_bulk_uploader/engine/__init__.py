@@ -9,33 +9,56 @@ from .auth import BasicAuth, BearerAuth, HeaderAuth, QueryParamsAuth
 from .errors import FetchError, HTTPStatusError, InvalidJSONError, LongWait, TransportError
 from .iterators import days_intervals, id_iterator, loading_urls
 from .orchestrator import UploadedData
+from .pagination import (
+    AutoPaginator,
+    CursorPaginator,
+    HeaderCursorPaginator,
+    HeaderLinkPaginator,
+    JSONLinkPaginator,
+    OffsetPaginator,
+    PageNumberPaginator,
+    Paginator,
+    SinglePagePaginator,
+    paginator_from,
+)
 from .ratelimit import Ratelimit
 from .redaction import redact, redact_url, register_secret
-from .report import Failure, FetchReport
+from .report import Failure, FetchReport, StreamReport
 from .retries import default_retry_policy
 from .stores import JsonlFileStore, ListStore
 
 __all__ = [
+    "AutoPaginator",
     "BasicAuth",
     "BearerAuth",
+    "CursorPaginator",
     "Failure",
     "FetchError",
     "FetchReport",
     "GetAPICall",
     "HTTPStatusError",
     "HeaderAuth",
+    "HeaderCursorPaginator",
+    "HeaderLinkPaginator",
     "InvalidJSONError",
+    "JSONLinkPaginator",
     "JsonlFileStore",
     "ListStore",
     "LongWait",
+    "OffsetPaginator",
+    "PageNumberPaginator",
+    "Paginator",
     "QueryParamsAuth",
     "Ratelimit",
+    "SinglePagePaginator",
+    "StreamReport",
     "TransportError",
     "UploadedData",
     "days_intervals",
     "default_retry_policy",
     "id_iterator",
     "loading_urls",
+    "paginator_from",
     "redact",
     "redact_url",
     "register_secret",

@@ -52,12 +52,13 @@ class Attempts:
         self.max_wait = max_wait
         self.debug = logger.isEnabledFor(logging.DEBUG)
 
-    async def fetch(self, url: str, fetch: Fetch) -> Any:
-        """The parsed body of ``url``, or :data:`FAILED` once the policy gave up (the failure is reported)."""
+    async def fetch(self, url: str, fetch: Fetch, *, stream: str | None = None) -> Any:
+        """The parsed body of ``url``, or :data:`FAILED` once the policy gave up (the failure is reported;
+        ``stream``: the start URL of the paginated stream ``url`` belongs to, recorded with the failure)."""
         try:
             return await self.attempt(url, fetch)
         except FetchError as first:
-            return await self._retry(url, fetch, first)
+            return await self._retry(url, fetch, first, stream)
 
     async def attempt(self, url: str, fetch: Fetch) -> Any:
         """One request: take a rate-limit slot, wait out any shared cool-down, send, give the slot back.
@@ -93,11 +94,11 @@ class Attempts:
             logger.debug("GET %s ok in %.1f ms", redact_url(url), _ms_since(started))
         return data
 
-    async def _retry(self, url: str, fetch: Fetch, first: FetchError) -> Any:
+    async def _retry(self, url: str, fetch: Fetch, first: FetchError, stream: str | None = None) -> Any:
         """Continue after a failed first attempt under the retry policy; :data:`FAILED` if it gives up."""
         attempts = 1
         if self.default_policy and not first.retryable:
-            self.fail(url, first.status, str(first), attempts)
+            self.fail(url, first.status, str(first), attempts, stream=stream)
             return FAILED
         pending: list[BaseException] = [first]
         last: BaseException = first
@@ -119,7 +120,7 @@ class Attempts:
         except Exception as exc:  # a user policy may raise anything (e.g. from a callback)
             last = to_fetch_error(exc, url)
         error = last if isinstance(last, FetchError) else to_fetch_error(last, url)
-        self.fail(url, error.status, str(error), attempts)
+        self.fail(url, error.status, str(error), attempts, stream=stream)
         return FAILED
 
     def _check_wait(self, seconds: float, url: str | None) -> None:
@@ -127,12 +128,30 @@ class Attempts:
         if self.max_wait is not None and seconds > self.max_wait:
             raise LongWait(until=time.time() + seconds, seconds=seconds, url=url)
 
-    def fail(self, url: str, status: int | None, error: str, attempts: int) -> None:
-        """Count ``url`` as failed for good, in the report and in a WARNING line (URL redacted)."""
+    def fail(
+        self, url: str, status: int | None, error: str, attempts: int, *, stream: str | None = None
+    ) -> None:
+        """Count ``url`` as failed for good, in the report and in a WARNING line (URL redacted). A page of a
+        paginated ``stream`` (its start URL) is recorded with it, and its stream as incomplete."""
         report = self.report
         report.failed += 1
-        report.failures.append(Failure(url=redact_url(url), status=status, error=error, attempts=attempts))
-        logger.warning("GET %s failed after %d attempt(s): %s", redact_url(url), attempts, error)
+        if stream is None:
+            report.failures.append(
+                Failure(url=redact_url(url), status=status, error=error, attempts=attempts)
+            )
+            logger.warning("GET %s failed after %d attempt(s): %s", redact_url(url), attempts, error)
+            return
+        shown = redact_url(stream)
+        report.failures.append(
+            Failure(redact_url(url), status, error, attempts, stream=shown, stream_incomplete=True)
+        )
+        logger.warning(
+            "GET %s (page of stream %s) failed after %d attempt(s): %s; the stream is incomplete",
+            redact_url(url),
+            shown,
+            attempts,
+            error,
+        )
 
 
 def _ms_since(started: float) -> float:

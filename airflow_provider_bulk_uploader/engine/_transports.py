@@ -10,26 +10,30 @@ import asyncio
 import math
 import ssl
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import httpx
 
 from . import defaults
-from .auth import CredentialAuth, CrossOriginGuard
+from .auth import ORIGIN_EXTENSION, CredentialAuth, CrossOriginGuard, origin_of
+from .responses import decode_json_response
 
 if TYPE_CHECKING:
     from .orchestrator import UploadedData
 
 Fetch = Callable[[str], Awaitable[Any]]
+#: ``fetch(page_url, stream_start_url) -> (parsed body, response headers)``: credentials only to the origin
+#: of the stream's start URL.
+PageFetch = Callable[[str, str], Awaitable[tuple[Any, Mapping[str, str]]]]
 
 
 @dataclass
 class Fetchers:
     """What :func:`open_fetchers` opened: fetchers to share round-robin among workers, and closers."""
 
-    fetch: list[Fetch]
+    fetch: list[Any]  # Fetch, or PageFetch from open_page_fetchers
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     fast: bool = False
 
@@ -57,7 +61,18 @@ def open_fetchers(
     return _httpx_fetchers(spec, concurrency, auth, credentials)
 
 
-def _aiohttp_fetchers(spec: UploadedData, concurrency: int, credentials: CredentialAuth | None) -> Fetchers:
+def open_page_fetchers(
+    spec: UploadedData, concurrency: int, auth: httpx.Auth | None, credentials: CredentialAuth | None
+) -> Fetchers:
+    """Like :func:`open_fetchers`, for a paginated run: each fetcher is a :data:`PageFetch`."""
+    if uses_fast_path(spec, credentials, auth):
+        return _aiohttp_fetchers(spec, concurrency, credentials, pages=True)
+    return _httpx_fetchers(spec, concurrency, auth, credentials, pages=True)
+
+
+def _aiohttp_fetchers(
+    spec: UploadedData, concurrency: int, credentials: CredentialAuth | None, *, pages: bool = False
+) -> Fetchers:
     from .transport import AiohttpTransport
 
     transport = AiohttpTransport(
@@ -68,11 +83,16 @@ def _aiohttp_fetchers(spec: UploadedData, concurrency: int, credentials: Credent
         credential_params=credentials.credential_params if credentials else None,
         verify_ssl=spec.verify_ssl,
     )
-    return Fetchers([transport.get_json], [transport.aclose], fast=True)
+    return Fetchers([transport.get_page if pages else transport.get_json], [transport.aclose], fast=True)
 
 
 def _httpx_fetchers(
-    spec: UploadedData, concurrency: int, auth: httpx.Auth | None, credentials: CredentialAuth | None
+    spec: UploadedData,
+    concurrency: int,
+    auth: httpx.Auth | None,
+    credentials: CredentialAuth | None,
+    *,
+    pages: bool = False,
 ) -> Fetchers:
     n_clients = math.ceil(concurrency / defaults.HTTPX_CONNECTIONS_PER_CLIENT)
     per_client = math.ceil(concurrency / n_clients)
@@ -89,7 +109,7 @@ def _httpx_fetchers(
             transport=CrossOriginGuard(httpx.AsyncHTTPTransport(limits=limits, verify=verify), credentials),
         )
         opened.closers.append(client.aclose)
-        opened.fetch.append(_factory_fetcher(spec, client))
+        opened.fetch.append(_page_fetcher(spec, client) if pages else _factory_fetcher(spec, client))
     return opened
 
 
@@ -102,6 +122,30 @@ def _factory_fetcher(spec: UploadedData, client: httpx.AsyncClient) -> Fetch:
         return within(timeout, factory(client=client, url=url, retry_policy=policy).content())
 
     return fetch
+
+
+def _page_fetcher(spec: UploadedData, client: httpx.AsyncClient) -> PageFetch:
+    """Pages on httpx. The built-in GET (and any page on another origin than its stream's start) is sent
+    here with the stream's origin in the request extensions, so :class:`CrossOriginGuard` strips the
+    credentials from a ``next`` link to another origin; a custom ``api_call_factory`` serves same-origin
+    pages (its ``content()`` gives a body only: no headers for ``header_link``/``header_cursor``)."""
+    factory, policy, timeout = spec.api_call_factory, spec.retry_policy, spec.timeout
+    builtin = getattr(factory, "__dict__", {}).get("fast_path_method") == "GET"
+
+    async def get(url: str, trusted_url: str) -> tuple[Any, Mapping[str, str]]:
+        response = await client.get(url, extensions={ORIGIN_EXTENSION: origin_of(trusted_url)})
+        body = await response.aread()
+        return decode_json_response(response.status_code, response.headers.get, body, url), response.headers
+
+    async def custom(url: str) -> tuple[Any, Mapping[str, str]]:
+        return await factory(client=client, url=url, retry_policy=policy).content(), {}
+
+    def page(url: str, trusted_url: str) -> Awaitable[tuple[Any, Mapping[str, str]]]:
+        if builtin or origin_of(url) != origin_of(trusted_url):
+            return within(timeout, get(url, trusted_url))
+        return within(timeout, custom(url))
+
+    return page
 
 
 if sys.version_info >= (3, 11):

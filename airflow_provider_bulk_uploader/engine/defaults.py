@@ -52,3 +52,36 @@ DEFER_AFTER_SECONDS = 60.0
 CHECKPOINT_EVERY_SECONDS = 60.0
 #: Key of the progress checkpoint in Airflow's task state store (``context["task_state_store"]``).
 PROGRESS_STATE_KEY = "bulk_fetch_progress"
+
+# -- pagination (names as in dlt's REST client) ------------------------------------------------------------
+#: ``json_link``: where the next page's URL is in the body.
+NEXT_URL_PATH = "next"
+#: ``header_link``: the ``rel`` of the RFC 8288 ``Link`` header entry that points to the next page.
+LINKS_NEXT_KEY = "next"
+#: ``cursor``: where the next cursor is in the body.
+CURSOR_PATH = "cursors.next"
+#: ``cursor`` / ``header_cursor``: the query parameter the cursor is sent back in.
+CURSOR_PARAM = "cursor"
+#: ``header_cursor``: the response header that carries the next cursor.
+CURSOR_KEY = "next"
+#: ``offset``: the query parameters and the first offset.
+OFFSET_PARAM = "offset"
+LIMIT_PARAM = "limit"
+OFFSET = 0
+#: ``offset``: where the total number of records is; ``page_number``: where the total number of pages is.
+TOTAL_PATH = "total"
+#: ``page_number``: the query parameter and the number of the first page.
+PAGE_PARAM = "page"
+BASE_PAGE = 0
+#: ``auto``: what it looks for in the first response of a stream, in this order after the ``Link`` header.
+AUTO_NEXT_URL_PATHS = ("next", "links.next", "next_url", "_links.next.href", "pagination.next", "paging.next")
+AUTO_TOTAL_PAGES_PATHS = ("total_pages", "meta.total_pages", "pagination.total_pages", "page_count")
+#: ``auto`` with a ``limit`` query parameter in the start URL: where a total number of records may be.
+AUTO_TOTAL_RECORDS_PATHS = ("total", "meta.total", "total_count", "count")
+AUTO_CURSOR_PATHS = ("next_cursor", "meta.next_cursor", "cursors.next", "pagination.next_cursor", "cursor")
+AUTO_CURSOR_HEADERS = ("X-Next-Cursor", "Next-Cursor")
+#: ``auto`` with a total number of pages: the query parameter and the number of the first page.
+AUTO_PAGE_PARAM = "page"
+AUTO_BASE_PAGE = 1
+#: Streams listed one by one in the operator's summary XCom and manifest (the totals cover all of them).
+SUMMARY_STREAMS = 50

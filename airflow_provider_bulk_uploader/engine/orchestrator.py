@@ -16,11 +16,13 @@ from tenacity import AsyncRetrying
 from . import defaults
 from ._attempts import FAILED, Attempts
 from ._batching import Batcher
-from ._transports import Fetch, open_fetchers, uses_fast_path
+from ._paging import PagedRun
+from ._transports import Fetch, open_fetchers, open_page_fetchers, uses_fast_path
 from .api_calls import GetAPICall
 from .auth import CredentialAuth
 from .errors import LongWait
 from .interfaces import Store
+from .pagination import SinglePagePaginator, paginator_from
 from .progress import log_progress_every
 from .ratelimit import Ratelimit, SlotLimiter
 from .report import FetchReport
@@ -65,6 +67,16 @@ class UploadedData:
         instead: workers stop, records already fetched are handed to the store and the store is flushed,
         then :meth:`run` raises :class:`~.errors.LongWait` (``until`` = when to resume). ``None`` (default):
         every pause is waited out.
+    :param paginator: ``None`` (default): each URL is one request and its body one item for the store. Else
+        each URL starts a stream of pages (every page one request under the same limit, retries and
+        concurrency; every page body one item for the store): a :class:`~.pagination.Paginator`, a type
+        name (``"auto"``, ``"json_link"``, ``"header_link"``, ``"cursor"``, ``"header_cursor"``,
+        ``"offset"``, ``"page_number"``, ``"single_page"``) or a dict such as ``{"type": "cursor",
+        "cursor_path": "meta.next_cursor", "cursor_param": "cursor"}`` (see :mod:`.pagination`).
+    :param record_path: where the records are in a page body (``"."`` = the body is a list, ``"data"`` …),
+        to count records per stream and to see an empty or short page; a page without a list there is a
+        reported failure naming the path. ``None`` (default): each page is one record. Needed by ``offset``
+        and ``page_number``. Given without a paginator, each URL is treated as a ``single_page`` stream.
     """
 
     def __init__(
@@ -84,6 +96,8 @@ class UploadedData:
         http_backend: defaults.HttpBackend = defaults.HTTP_BACKEND,
         settle: bool = False,
         max_wait: float | None = None,
+        paginator: Any = None,
+        record_path: str | None = None,
     ):
         if not callable(getattr(store, "add", None)) and not callable(getattr(store, "add_batch", None)):
             raise TypeError(f"store must have an add(item) or add_batch(items) method, got {store!r}")
@@ -109,6 +123,17 @@ class UploadedData:
             raise TypeError(f"retry_policy must be a tenacity.AsyncRetrying, got {retry_policy!r}")
         if headers is not None and not isinstance(headers, dict):
             raise TypeError(f"headers must be a dict of str to str, got {type(headers).__name__}")
+        if record_path is not None and not isinstance(record_path, str):
+            raise TypeError(f"record_path must be a dotted key path string or None, got {record_path!r}")
+        self.paginator = paginator_from(paginator)
+        if self.paginator is None and record_path is not None:
+            self.paginator = SinglePagePaginator()
+        if self.paginator is not None and self.paginator.counts_records and record_path is None:
+            raise ValueError(
+                f"paginator type {self.paginator.type!r} counts records to see an empty or short page: "
+                "give record_path ('.' when each page is a JSON list, 'data' …)"
+            )
+        self.record_path = record_path
 
         self.store = store
         self.api_call_factory = api_call_factory
@@ -132,7 +157,8 @@ class UploadedData:
         return (
             f"UploadedData(store={self.store!r}, "
             f"api_call_factory={getattr(self.api_call_factory, '__name__', '?')}, "
-            f"rate_limit={self.rate_limit!r}, max_concurrency={self.max_concurrency})"
+            f"rate_limit={self.rate_limit!r}, max_concurrency={self.max_concurrency}"
+            + (f", paginator={self.paginator!r})" if self.paginator is not None else ")")
         )
 
     def cancel(self) -> None:
@@ -156,7 +182,7 @@ class UploadedData:
         report = FetchReport()
         run = _Run(self, report, auth)
         started = time.monotonic()
-        total = self._total
+        total = self._total if self.paginator is None else None  # pages, not start URLs, are counted
         logger.info(
             "bulk fetch: %s URLs, concurrency %d, rate limit %s, backend %s",
             total if total is not None else "unknown number of",
@@ -166,6 +192,12 @@ class UploadedData:
             else "none",
             "aiohttp (fast path)" if run.fast else "httpx",
         )
+        if self.paginator is not None:
+            logger.info(
+                "pagination: %r, record_path %r: each URL is the first page of a stream",
+                self.paginator,
+                self.record_path,
+            )
         progress = (
             asyncio.ensure_future(log_progress_every(self.progress_interval, report, total))
             if self.progress_interval > 0
@@ -204,7 +236,7 @@ class _Run:
         self.auth = auth
         rate = spec.rate_limit
         self.concurrency = min(spec.max_concurrency, rate.num_requests) if rate else spec.max_concurrency
-        if spec._total is not None:
+        if spec._total is not None and spec.paginator is None:  # a stream may have many pages
             self.concurrency = max(1, min(self.concurrency, spec._total))
         self.limiter = SlotLimiter(rate) if rate else None
         #: the auth's static credentials, when it has them (what the fast path and the redirect guard use)
@@ -220,9 +252,15 @@ class _Run:
         self.batcher = Batcher(spec.store, spec.batch_size)
 
     async def execute(self, urls: Iterator[Any]) -> None:
-        fetchers = open_fetchers(self.spec, self.concurrency, self.auth, self.credentials)
+        paginator = self.spec.paginator
+        if paginator is None:
+            fetchers = open_fetchers(self.spec, self.concurrency, self.auth, self.credentials)
+            work: Callable[[Iterator[Any], Any], Any] = self._worker
+        else:
+            fetchers = open_page_fetchers(self.spec, self.concurrency, self.auth, self.credentials)
+            work = PagedRun(self, paginator, self.spec.record_path).worker
         workers = [
-            asyncio.ensure_future(self._worker(urls, fetchers.fetch[i % len(fetchers.fetch)]))
+            asyncio.ensure_future(work(urls, fetchers.fetch[i % len(fetchers.fetch)]))
             for i in range(self.concurrency)
         ]
         try:

@@ -106,8 +106,37 @@ class AiohttpTransport:
         except Exception as exc:
             raise to_fetch_error(exc, url) from None
 
+    async def get_page(self, url: str, trusted_url: str) -> tuple[Any, Mapping[str, str]]:
+        """GET one page of a paginated stream: ``(parsed JSON body, response headers)``.
+
+        Credentials go only to hops on the origin of ``trusted_url`` (the stream's start URL): a ``next`` link
+        to another origin is fetched without them, and so is every redirect hop off that origin."""
+        trusted = _origin(trusted_url)
+        same_origin = _origin(url) == trusted
+        try:
+            async with self._session.get(
+                self._with_credentials(url) if same_origin else url,
+                headers=self._auth_headers if same_origin else self._plain_headers,
+                allow_redirects=False,
+            ) as response:
+                status = response.status
+                if status not in _REDIRECTS:
+                    body = await response.read()
+                    return decode_json_response(status, response.headers.get, body, url), response.headers
+                location = response.headers.get("Location")
+            if location is None:
+                return decode_json_response(status, lambda _name: None, b"", url), {}
+            return await self._hops(url, urljoin(url, location), trusted)
+        except Exception as exc:
+            raise to_fetch_error(exc, url) from None
+
     async def _follow(self, original: str, target: str) -> Any:
-        origin = _origin(original)
+        body, _headers = await self._hops(original, target, _origin(original))
+        return body
+
+    async def _hops(
+        self, original: str, target: str, origin: tuple[str, str, int | None]
+    ) -> tuple[Any, Mapping[str, str]]:
         for _ in range(self._max_redirects):
             same_origin = _origin(target) == origin
             async with self._session.get(
@@ -119,7 +148,7 @@ class AiohttpTransport:
                 location = response.headers.get("Location")
                 if status not in _REDIRECTS or location is None:
                     body = await response.read()
-                    return decode_json_response(status, response.headers.get, body, target)
+                    return decode_json_response(status, response.headers.get, body, target), response.headers
             target = urljoin(target, location)
         raise TransportError(
             f"more than {self._max_redirects} redirects for GET {redact_url(original)}",

@@ -288,6 +288,8 @@ class BulkFetchHook(BaseHook):
         progress_interval: float = defaults.PROGRESS_INTERVAL_SECONDS,
         settle: bool = True,
         max_wait: float | None = None,
+        paginator: Any = None,
+        record_path: str | None = None,
     ) -> UploadedData:
         """An engine ``UploadedData`` for ``urls`` into ``store`` with the connection's limits.
 
@@ -302,6 +304,7 @@ class BulkFetchHook(BaseHook):
             task in the same pool slot — cannot put more than the limit in one window together with this one.
         :param max_wait: seconds; a longer pause stops the run with ``LongWait`` after flushing (see
             ``UploadedData``). ``None`` (default): every pause is waited out.
+        :param paginator: and :param record_path: pagination, as ``UploadedData`` takes them (default none).
         """
         s = settings or self.get_settings()
         rate_limit = (
@@ -324,6 +327,8 @@ class BulkFetchHook(BaseHook):
             http_backend=http_backend,
             settle=settle,
             max_wait=max_wait,
+            paginator=paginator,
+            record_path=record_path,
         )
 
     async def afetch(self, urls: Iterable[str], store: Any, **kwargs: Any) -> FetchReport:

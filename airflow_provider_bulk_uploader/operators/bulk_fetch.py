@@ -34,6 +34,11 @@ from airflow_provider_bulk_uploader.utils.intervals import (
     resolve_interval,
     split_interval,
 )
+from airflow_provider_bulk_uploader.utils.pagination import (
+    check_pagination,
+    pagination_summary,
+    resolve_pagination,
+)
 from airflow_provider_bulk_uploader.utils.urls import UrlPlan, coerce_ids, placeholders_in
 
 __all__ = ["BulkFetchFailuresError", "BulkFetchOperator"]
@@ -84,6 +89,11 @@ class BulkFetchOperator(DataAwareOutputsMixin, BaseOperator):
     With an object-storage ``store``, progress survives a try: every written part is recorded (task state
     store on Airflow 3.3+, else a ``_progress*.json`` journal next to the parts), and a retry (or a
     resumed deferral) fetches only the units not yet stored. See ``docs/retries-resume-deferral.md``.
+    :param pagination: ``None`` (default): one request per URL. Else every URL is the first page of a stream:
+        a paginator object, ``"auto"``, or a dict such as ``{"type": "cursor", "cursor_path":
+        "meta.next_cursor", "cursor_param": "cursor"}`` (types ``json_link``, ``header_link``, ``cursor``,
+        ``header_cursor``, ``offset``, ``page_number``, ``single_page``, ``auto``; templated). See
+        ``docs/pagination.md``.
 
     Returns (XCom ``return_value``) a small summary: request counts, the interval, the store's paths, and the
     first failures (redacted).
@@ -97,8 +107,9 @@ class BulkFetchOperator(DataAwareOutputsMixin, BaseOperator):
         "store",
         "start",
         "end",
+        "pagination",
     )
-    template_fields_renderers = {"query_params": "json", "ids": "json"}
+    template_fields_renderers = {"query_params": "json", "ids": "json", "pagination": "json"}
     ui_color = "#e8f4fa"
 
     def __init__(
@@ -126,6 +137,7 @@ class BulkFetchOperator(DataAwareOutputsMixin, BaseOperator):
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         defer_after_seconds: float = defaults.DEFER_AFTER_SECONDS,
         checkpoint_every_seconds: float | None = defaults.CHECKPOINT_EVERY_SECONDS,
+        pagination: Any = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -177,6 +189,7 @@ class BulkFetchOperator(DataAwareOutputsMixin, BaseOperator):
                 f"got {checkpoint_every_seconds!r}"
             )
         self.checkpoint_every_seconds = checkpoint_every_seconds
+        self.pagination = check_pagination(pagination, self.record_path)
         self._hook: BulkFetchHook | None = None
 
     # -- planning ------------------------------------------------------------------------------------
@@ -266,7 +279,10 @@ class BulkFetchOperator(DataAwareOutputsMixin, BaseOperator):
         )
         progress: Progress | None = None
         urls: Any = plan
-        if isinstance(store, ObjectStorageStore):
+        paging = self._pagination_kwargs()
+        if isinstance(store, ObjectStorageStore) and not paging:
+            # with pagination a unit (a stream) is stored only once all its pages are: not tracked yet, so a
+            # paginated run keeps today's behaviour (every try starts clean, long pauses are sat out)
             progress = open_progress(
                 context, store, plan, run_id=meta.run_id, checkpoint_every=self.checkpoint_every_seconds
             )
@@ -291,6 +307,7 @@ class BulkFetchOperator(DataAwareOutputsMixin, BaseOperator):
                 http_backend=self.http_backend,
                 # only a checkpointed store can stop and resume: the XCom store sits every pause out
                 max_wait=self.defer_after_seconds if self.deferrable and progress is not None else None,
+                **paging,
             )
         except LongWait as stop:
             self._defer_for(stop, progress)
@@ -310,7 +327,7 @@ class BulkFetchOperator(DataAwareOutputsMixin, BaseOperator):
         )
         if isinstance(store, XComStore):
             context["ti"].xcom_push(key=XCOM_RECORDS_KEY, value=store.saved_data())
-        summary = self._summary(report, interval, len(plan.chunks), output)
+        summary = {**self._summary(report, interval, len(plan.chunks), output), **pagination_summary(report)}
         self._announce_outputs(context, summary)  # asset events (only if the task succeeds) + lineage
         self.log.info("Bulk fetch done: %s; output: %s", report, output)
         if progress is not None and report.failed <= self.max_failures:
@@ -361,6 +378,11 @@ class BulkFetchOperator(DataAwareOutputsMixin, BaseOperator):
             trigger=DateTimeTrigger(moment=moment),
             method_name="execute_complete",
         )
+
+    def _pagination_kwargs(self) -> dict[str, Any]:
+        """The engine's paginator arguments (none at all without pagination: today's run, unchanged)."""
+        paginator = resolve_pagination(self.pagination, self.record_path)
+        return {} if paginator is None else {"paginator": paginator, "record_path": self.record_path}
 
     @staticmethod
     def _summary(

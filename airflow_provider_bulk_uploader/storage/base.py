@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from airflow_provider_bulk_uploader import FetchReport, redact, redact_url
+from airflow_provider_bulk_uploader.engine.paths import RecordPathError, records_at
 from airflow_provider_bulk_uploader.engine.report import Failure
 from airflow_provider_bulk_uploader.exceptions import BulkFetchConfigError
 from airflow_provider_bulk_uploader.utils.intervals import Interval
@@ -24,8 +25,8 @@ __all__ = [
 RECORD_PATH_FAILURE_URL = "(a response body; record_path is applied after the fetch)"
 
 
-class RecordPathError(ValueError):
-    """A response body does not match ``record_path`` (names the path and the keys found, never values)."""
+#: The records in one response body at ``record_path`` (the engine's parser: one parser for dotted paths).
+extract_records = records_at
 
 
 @dataclass(frozen=True)
@@ -65,35 +66,6 @@ class OutputStore(Protocol):
         ...
 
 
-def extract_records(body: Any, record_path: str | None) -> list[Any]:
-    """The records in one response ``body``.
-
-    :param record_path: ``None`` = the body is one record; ``"."`` = the body is a JSON list of records;
-        ``"data.items"`` = the list at that dotted path inside the body. With a path, an empty body (a 204)
-        holds no records.
-    :raises RecordPathError: when the path is missing or does not lead to a list (names the path and the
-        keys found, never values).
-    """
-    if record_path is None:
-        return [body]
-    if body is None:
-        return []
-    value = body
-    if record_path not in ("", "."):
-        for part in record_path.split("."):
-            if not isinstance(value, dict) or part not in value:
-                keys = sorted(value)[:20] if isinstance(value, dict) else type(value).__name__
-                raise RecordPathError(
-                    f"record_path {record_path!r}: no key {part!r} in a response (found {keys})"
-                )
-            value = value[part]
-    if not isinstance(value, list):
-        raise RecordPathError(
-            f"record_path {record_path!r} must lead to a JSON list, got {type(value).__name__}"
-        )
-    return value
-
-
 def iter_records(
     items: Iterable[Any], record_path: str | None, mismatches: list[str] | None = None
 ) -> list[Any]:
@@ -107,7 +79,7 @@ def iter_records(
     out: list[Any] = []
     for item in items:
         try:
-            out.extend(extract_records(item, record_path))
+            out.extend(records_at(item, record_path))
         except RecordPathError as exc:
             if mismatches is None:
                 raise
@@ -129,10 +101,19 @@ def report_record_path_failures(report: FetchReport, mismatches: list[str]) -> N
 def failure_dicts(report: FetchReport, limit: int | None = None) -> list[dict[str, Any]]:
     """The report's failures as JSON-safe dicts, redacted again (defence in depth); first ``limit`` only."""
     failures = report.failures if limit is None else report.failures[:limit]
-    return [
-        {"url": redact_url(f.url), "status": f.status, "error": redact(str(f.error)), "attempts": f.attempts}
-        for f in failures
-    ]
+    out: list[dict[str, Any]] = []
+    for f in failures:
+        item = {
+            "url": redact_url(f.url),
+            "status": f.status,
+            "error": redact(str(f.error)),
+            "attempts": f.attempts,
+        }
+        if f.stream is not None:  # a page of a paginated stream
+            item["stream"] = redact_url(f.stream)
+            item["stream_incomplete"] = f.stream_incomplete
+        out.append(item)
+    return out
 
 
 def check_record_path(record_path: Any) -> str | None:

@@ -228,7 +228,11 @@ class ObjectStorageStore:
             "records": records,
             "parts": parts,
             "failures": {"path": failures_path, "count": report.failed} if failures_path else None,
-            "report": {k: v for k, v in report.to_dict(max_failures=0).items() if k != "failures"},
+            "report": {
+                k: v
+                for k, v in report.to_dict(max_failures=0, max_streams=defaults.SUMMARY_STREAMS).items()
+                if k != "failures"
+            },
             **(extra or {}),
         }
         self._write_bytes(self.manifest_name, (json.dumps(manifest, indent=2) + "\n").encode())

@@ -20,6 +20,8 @@ Endpoints (all ``GET``; auth, rate limit and recording apply to everything excep
 ``/slow?ms=N``         sleep ``N`` ms (capped at 60 s) then ``{"slept_ms": N}``
 ``/invalid-json``      200 with ``Content-Type: application/json`` and a body that is not JSON
 ``/drop``              close the connection without any response
+``/pages/{style}``     paginated data in every style (json_link, header_link, cursor, header_cursor,
+                       offset, page_number; a looping cursor, a failing page): see :mod:`.pagination`
 ``/_stats``            counters (``?arrivals=1`` adds the arrival list, ``?window=S`` adds ``max_in_window``)
 ``/_reset`` (POST)     clear arrivals, counters and the rate-limit window
 

@@ -18,6 +18,7 @@ from typing import Any, Literal
 from aiohttp import web
 
 from .cutoff import Cutoff
+from .pagination import add_pagination_routes
 from .stats import RequestRecord, Stats, max_in_window
 
 AuthMode = Literal["header", "query", "bearer", "basic", "none"]
@@ -169,6 +170,7 @@ class DemoAPI:
         r.add_get("/slow", self._slow)
         r.add_get("/invalid-json", self._invalid_json)
         r.add_get("/drop", self._drop)
+        add_pagination_routes(r, self)
         r.add_get("/_stats", self._stats_handler)
         r.add_post("/_reset", self._reset_handler)
         r.add_post("/_cutoff", self.cutoff.handler)

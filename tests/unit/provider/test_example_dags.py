@@ -21,6 +21,7 @@ def test_example_dags_load_with_zero_import_errors():
         "bulk_fetch_assets_producer",
         "bulk_fetch_assets_consumer",
         "bulk_fetch_decorator",
+        "bulk_fetch_paginated_daily",
     }
 
 
@@ -49,4 +50,4 @@ def test_example_dags_serialize():
             else:  # what the operator renders and runs: every templated argument, unchanged
                 for name in task.template_fields:
                     assert getattr(got, name) == getattr(task, name), (task_id, name)
-    assert bulk_fetch_tasks == 3
+    assert bulk_fetch_tasks == 5  # daily, mapped, xcom, assets producer, paginated daily

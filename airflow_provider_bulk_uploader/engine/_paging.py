@@ -1,0 +1,220 @@
+"""A paginated run: each start URL becomes a stream of pages, every page one request through the same
+steps as an unpaginated URL (:mod:`._attempts` for the limiter, cool-down and retries; :mod:`._batching`
+for the store).
+
+Workers share one queue of page jobs. A worker takes the next page of a stream already under way before it
+starts a new stream (so streams finish and memory stays flat), and a new stream before it waits. Link and
+cursor pages are sequential by nature (a page's response names the next one); offset and page-number pages
+are fanned out as soon as the first page gives the total: the remaining page URLs are generated lazily and
+taken by whichever workers are free, bounded by the run's concurrency and rate limit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections import deque
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from ._attempts import FAILED
+from ._transports import PageFetch
+from .pagination import Broken, FanOut, NextPage, Page, PageContext, Paginator, Stop
+from .paths import records_at
+from .redaction import redact, redact_url
+from .report import StreamReport
+
+if TYPE_CHECKING:
+    from .orchestrator import _Run
+
+
+class _Stream:
+    """One start URL's pages: the per-stream report, the paginator's memo and the URLs already requested
+    (as hashes: loop detection without keeping every URL)."""
+
+    __slots__ = ("memo", "report", "seen", "start")
+
+    def __init__(self, start: str, report: StreamReport) -> None:
+        self.start = start
+        self.report = report
+        self.memo: dict[str, Any] = {}
+        self.seen: set[int] = set()
+
+
+class _FanOut:
+    """The remaining pages of one stream, handed out one URL at a time."""
+
+    __slots__ = ("numbers", "stream", "urls")
+
+    def __init__(self, stream: _Stream, urls: Iterator[str], first_number: int) -> None:
+        self.stream = stream
+        self.urls = urls
+        self.numbers = itertools.count(first_number)
+
+
+#: A page job: (stream, url, position in the stream, whether the paginator decides what follows it).
+_Job = tuple[_Stream, str, int, bool]
+
+
+class PagedRun:
+    """The page scheduler of one :class:`~.orchestrator._Run` with a paginator."""
+
+    def __init__(self, run: _Run, paginator: Paginator, record_path: str | None) -> None:
+        self.run = run
+        self.paginator = paginator
+        self.record_path = record_path
+        self.queue: deque[_Job | _FanOut] = deque()
+        self.busy = 0
+        self.cond = asyncio.Condition()
+        credentials = run.credentials
+        #: query parameters that carry credentials: never taken over from a server's next link
+        self.credential_params = frozenset(credentials.credential_params) if credentials else frozenset()
+        run.report.paginated = True
+
+    async def worker(self, urls: Iterator[Any], fetch: PageFetch) -> None:
+        cond = self.cond
+        while True:
+            async with cond:
+                while (job := self._take(urls)) is None and self.busy > 0:
+                    await cond.wait()
+                if job is None:
+                    cond.notify_all()  # nothing left anywhere: let the other waiters see it too
+                    return
+                self.busy += 1
+            try:
+                await self._page(job, fetch)
+            finally:
+                async with cond:
+                    self.busy -= 1
+                    cond.notify_all()
+
+    def _take(self, urls: Iterator[Any]) -> _Job | None:
+        """The next page to fetch: a continuing stream's first, else a new stream's first page, else None."""
+        queue = self.queue
+        while queue:
+            head = queue[0]
+            if isinstance(head, _FanOut):
+                url = next(head.urls, None)
+                if url is None:
+                    queue.popleft()
+                    continue
+                return (head.stream, url, next(head.numbers), False)
+            job = queue.popleft()
+            assert not isinstance(job, _FanOut)
+            return job
+        run, report = self.run, self.run.report
+        for url in urls:  # one shared iterator: each start URL is taken by exactly one worker
+            url = url if isinstance(url, str) else str(url)
+            if not url.startswith(("http://", "https://")):
+                report.requested += 1
+                run.attempts.fail(url, None, "not an absolute http(s) URL", 0)
+                continue
+            stream = _Stream(url, StreamReport(url=redact_url(url), style=self.paginator.type))
+            report.streams.append(stream.report)
+            first = self._clean(self.paginator.first_url(url))
+            stream.seen.add(hash(first))
+            return (stream, first, 1, True)
+        return None
+
+    async def _page(self, job: _Job, fetch: PageFetch) -> None:
+        stream, url, number, decides = job
+        run, report = self.run, self.run.report
+        report.requested += 1
+        start = stream.start
+        result = await run.attempts.fetch(url, lambda u: fetch(u, start), stream=start)
+        if result is FAILED:
+            self._incomplete(stream, "page failed")
+            return
+        body, headers = result
+        if self.record_path is None:
+            records = 1
+        else:
+            try:
+                records = len(records_at(body, self.record_path))
+            except ValueError as exc:
+                run.attempts.fail(url, None, f"{exc}; the page was not stored", 1, stream=start)
+                self._incomplete(stream, "records not found")
+                return
+        report.succeeded += 1
+        stream.report.pages += 1
+        stream.report.records += records
+        if decides and self._follow(
+            stream, PageContext(start, Page(url, body, headers), number, records, stream.memo)
+        ):
+            async with self.cond:  # wake idle workers for the pages just queued
+                self.cond.notify_all()
+        await run.batcher.add(body)
+
+    def _follow(self, stream: _Stream, ctx: PageContext) -> bool:
+        """Queue what comes after the page in ``ctx`` (or end the stream); whether pages were queued."""
+        paginator = self.paginator
+        try:
+            step = paginator.next_step(ctx)
+        except Exception as exc:  # a user paginator: its error ends the stream, reported, not the run
+            step = Broken(f"{type(paginator).__name__}.next_step raised {type(exc).__name__}: {exc}")
+        chosen = ctx.memo.get("auto")
+        if isinstance(chosen, Paginator):
+            stream.report.style = f"auto:{chosen.type}"
+        limit = paginator.max_pages
+        if isinstance(step, NextPage):
+            if limit is not None and ctx.number >= limit:
+                self._stop(stream, "max_pages")
+                return False
+            url = self._clean(step.url)
+            key = hash(url)
+            if key in stream.seen:
+                self._loop(stream, url)
+                return False
+            stream.seen.add(key)
+            self.queue.append((stream, url, ctx.number + 1, True))
+            return True
+        elif isinstance(step, FanOut):
+            count, reason, urls = step.count, step.reason, step.urls
+            if limit is not None and ctx.number + count > limit:
+                count, reason = max(0, limit - ctx.number), "max_pages"
+                urls = itertools.islice(urls, count)
+            stream.report.stop = reason
+            if count:
+                self.queue.append(_FanOut(stream, (self._clean(u) for u in urls), ctx.number + 1))
+                return True
+        elif isinstance(step, Stop):
+            self._stop(stream, step.reason)
+        else:
+            self.run.report.requested += 1  # the rest of the stream, which cannot be fetched
+            self.run.attempts.fail(ctx.page.url, None, redact(step.error), 0, stream=stream.start)
+            self._incomplete(stream, "broken")
+        return False
+
+    def _loop(self, stream: _Stream, url: str) -> None:
+        self.run.report.requested += 1
+        self.run.attempts.fail(
+            url,
+            None,
+            f"pagination loop: the next page {redact_url(url)} was already requested in this stream",
+            0,
+            stream=stream.start,
+        )
+        self._incomplete(stream, "loop")
+
+    @staticmethod
+    def _stop(stream: _Stream, reason: str) -> None:
+        if not stream.report.stop:
+            stream.report.stop = reason
+
+    @staticmethod
+    def _incomplete(stream: _Stream, reason: str) -> None:
+        stream.report.complete = False
+        if stream.report.stop in ("", "total reached", "maximum_offset reached", "maximum_page reached"):
+            stream.report.stop = reason
+
+    def _clean(self, url: str) -> str:
+        """``url`` without credential query parameters a server echoed into its next link: the transport adds
+        them back for the start URL's origin, and they must never go to another one."""
+        names = self.credential_params
+        if not names or "?" not in url:
+            return url
+        parts = urlsplit(url)
+        pairs = parse_qsl(parts.query, keep_blank_values=True)
+        kept = [(k, v) for k, v in pairs if k not in names]
+        return url if len(kept) == len(pairs) else urlunsplit(parts._replace(query=urlencode(kept)))

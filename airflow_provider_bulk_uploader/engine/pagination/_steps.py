@@ -1,0 +1,168 @@
+"""What a paginator sees (:class:`Page`, :class:`PageContext`) and says (:class:`NextPage`, :class:`FanOut`,
+:class:`Stop`, :class:`Broken`), and the URL, header and argument helpers the strategies share."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from .. import defaults
+from ..paths import MISSING
+
+
+@dataclass(frozen=True)
+class Page:
+    """One fetched page: the URL it was requested at, its parsed JSON body and its response headers
+    (a case-insensitive mapping; empty for custom ``api_call_factory`` calls, which return bodies only)."""
+
+    url: str
+    body: Any
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class PageContext:
+    """What :meth:`Paginator.next_step` gets after each page of a stream.
+
+    :param start_url: the stream's first URL (as given, before the paginator's first-page parameters).
+    :param page: the page just fetched.
+    :param number: its position in the stream, 1 for the first page.
+    :param records: records on the page (at the run's ``record_path``; 1 per page without one).
+    :param memo: per-stream scratch space for a paginator (``auto`` keeps its choice there).
+    """
+
+    start_url: str
+    page: Page
+    number: int
+    records: int
+    memo: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class NextPage:
+    """Fetch ``url`` next (sequentially: its response decides what comes after it)."""
+
+    url: str
+
+
+@dataclass(frozen=True)
+class FanOut:
+    """Every remaining page of the stream: ``count`` URLs from ``urls``, fetched in parallel."""
+
+    urls: Iterator[str]
+    count: int
+    reason: str = "total reached"
+
+
+@dataclass(frozen=True)
+class Stop:
+    """The stream is complete; ``reason`` says why (``"no next link"``, ``"empty page"`` …)."""
+
+    reason: str
+
+
+@dataclass(frozen=True)
+class Broken:
+    """The stream cannot continue; ``error`` is reported as a failure and the stream marked incomplete."""
+
+    error: str
+
+
+Step = NextPage | FanOut | Stop | Broken
+
+
+# -- helpers ------------------------------------------------------------------------------------------------
+
+
+def with_query(url: str, params: Mapping[str, Any]) -> str:
+    """``url`` with each of ``params`` set: an existing parameter keeps its place (its first occurrence; any
+    repeat is dropped), a new one is appended; the other parameters are kept as they are."""
+    parts = urlsplit(url)
+    pairs: list[tuple[str, str]] = []
+    done: set[str] = set()
+    for key, value in parse_qsl(parts.query, keep_blank_values=True):
+        if key in params:
+            if key in done:
+                continue
+            value = str(params[key])
+            done.add(key)
+        pairs.append((key, value))
+    pairs.extend((k, str(v)) for k, v in params.items() if k not in done)
+    return urlunsplit(parts._replace(query=urlencode(pairs)))
+
+
+def query_value(url: str, name: str) -> str | None:
+    """The first value of query parameter ``name`` in ``url``, or ``None``."""
+    for key, value in parse_qsl(urlsplit(url).query, keep_blank_values=True):
+        if key == name:
+            return value
+    return None
+
+
+_LINK = re.compile(r"<([^>]*)>\s*((?:;\s*[^;,]*)*)")
+_REL = re.compile(r""";\s*rel\s*=\s*(?:"([^"]*)"|([^\s;,]+))""", re.I)
+
+
+def link_header_next(value: str | None, rel: str = defaults.LINKS_NEXT_KEY) -> str | None:
+    """The target of the ``rel`` entry (default ``next``) of an RFC 8288 ``Link`` header, or ``None``."""
+    if not value:
+        return None
+    for match in _LINK.finditer(value):
+        target, params = match.group(1), match.group(2)
+        for rel_match in _REL.finditer(params):
+            rels = (rel_match.group(1) or rel_match.group(2) or "").lower().split()
+            if rel.lower() in rels:
+                return target.strip()
+    return None
+
+
+def _header(page: Page, name: str) -> str | None:
+    getter = getattr(page.headers, "get", None)
+    return getter(name) if getter is not None else None
+
+
+def _present(value: Any) -> bool:
+    return value is not MISSING and value is not None and value != ""
+
+
+def _as_int(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        return int(value)
+    return None
+
+
+# -- argument checks ---------------------------------------------------------------------------------------
+
+
+def _require_text(name: str, value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"{name} must be a non-empty string, got {value!r}")
+    return value
+
+
+def _require_path(name: str, value: Any) -> str:
+    text = _require_text(name, value)
+    if any(not part for part in text.split(".")) and text != ".":
+        raise ValueError(f"{name} must be a dotted key path like 'meta.next_cursor', got {value!r}")
+    return text
+
+
+def _require_int(name: str, value: Any, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(f"{name} must be a whole number >= {minimum}, got {value!r}")
+    return value
+
+
+def _require_bool(name: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError(f"{name} must be true or false, got {value!r}")
+    return value

@@ -1,0 +1,261 @@
+"""Pagination: parallel page fan-out vs page after page, and peak RSS of a long paginated stream.
+
+Both parts run against the demo API (``python -m airflow_provider_bulk_uploader.testing.demo_api``) in its
+own process on 127.0.0.1, endpoint ``/pages/offset`` (offset/limit, total in the body).
+
+1. Speed: 200 pages x 100 records at 50 ms server latency (``latency_ms=50``), concurrency 16, no rate
+   limit. *Fan-out*: ``{"type": "offset", "limit": 100}`` sees ``total`` on the first page and requests the
+   other 199 pages in parallel. *Sequential* (the baseline, same run, same endpoint): the total is left out
+   (``no_total=1``), so each page is requested after the previous one (until the empty page 201). Reports
+   the speed-up (target >= 8x) and records/s.
+2. Memory: 10k vs 1M records (100 a page: 100 vs 10 000 pages) through fan-out pagination into a
+   ``JsonlFileStore``, each size in a fresh child process; peak RSS (``ru_maxrss``) ratio, target <= 1.1.
+   Each child checks the file holds every record exactly once. This part runs first: a child's ru_maxrss
+   starts at its parent's RSS at fork time, so the parent must still be small (VmHWM is the cross-check).
+
+  python benchmarks/pagination.py [--pages 200] [--latency-ms 50] [--concurrency 16]
+                                  [--sizes 10000,1000000] [--skip-memory] [--round-timeout 600]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from _common import REPO, engine_available, peak_rss_mb
+
+SPEEDUP_TARGET = 8.0
+RSS_TARGET = 1.10
+PAGE_SIZE = 100
+
+
+@contextmanager
+def demo_api() -> Iterator[str]:
+    cmd = [
+        sys.executable,
+        "-m",
+        "airflow_provider_bulk_uploader.testing.demo_api",
+        "--port",
+        "0",
+        "--auth",
+        "none",
+    ]
+    env = {**os.environ, "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline().strip()
+        if not line.startswith("listening on "):
+            raise RuntimeError(f"demo API did not start (said {line!r})")
+        yield line.removeprefix("listening on ")
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+
+
+async def fetch(url: str, concurrency: int) -> tuple[float, Any, int]:
+    from airflow_provider_bulk_uploader import ListStore, UploadedData
+
+    store = ListStore()
+    uploader = UploadedData(
+        store,
+        url_maker=[url],
+        paginator={"type": "offset", "limit": PAGE_SIZE},
+        record_path="data",
+        max_concurrency=concurrency,
+        progress_interval=0,
+    )
+    t0 = time.perf_counter()
+    report = await uploader.run()
+    wall = time.perf_counter() - t0
+    ids = [r["id"] for body in store.saved_data() for r in body["data"]]
+    distinct = len(set(ids)) if len(ids) == len(set(ids)) else -1
+    return wall, report, distinct
+
+
+def speed(base: str, args: argparse.Namespace) -> int:
+    n = args.pages * PAGE_SIZE
+    url = f"{base}/pages/offset?n={n}&limit={PAGE_SIZE}&latency_ms={args.latency_ms}"
+    print(
+        f"# {args.pages} pages x {PAGE_SIZE} records, {args.latency_ms} ms server latency, "
+        f"concurrency {args.concurrency}, no rate limit, aiohttp backend"
+    )
+    print(f"{'mode':<12} {'pages':>6} {'requests':>8} {'records':>8} {'wall s':>7} {'records/s':>10}")
+    rows = {}
+    for mode, query in (("sequential", "&no_total=1"), ("fan-out", "")):
+        wall, report, distinct = asyncio.run(fetch(url + query, args.concurrency))
+        ok = distinct == n and report.failed == 0
+        rows[mode] = wall
+        print(
+            f"{mode:<12} {report.pages:>6} {report.attempts:>8} {report.records:>8} {wall:>7.2f} "
+            f"{report.records / wall:>10.0f}" + ("" if ok else "  INCOMPLETE"),
+            flush=True,
+        )
+        if not ok:
+            return 1
+    speedup = rows["sequential"] / rows["fan-out"]
+    verdict = "PASS" if speedup >= SPEEDUP_TARGET else "FAIL"
+    print(f"\nspeed-up fan-out vs sequential: {speedup:.1f}x  target >= {SPEEDUP_TARGET:g}x: {verdict}\n")
+    return 0 if speedup >= SPEEDUP_TARGET else 1
+
+
+def child(args: argparse.Namespace) -> None:
+    from airflow_provider_bulk_uploader import JsonlFileStore, UploadedData
+
+    rss_imports = peak_rss_mb()
+    with tempfile.TemporaryDirectory(prefix="bench-pagination-") as tmp:
+        path = Path(tmp) / "out.jsonl"
+        store = JsonlFileStore(path)
+        t0 = time.perf_counter()
+        uploader = UploadedData(
+            store,
+            url_maker=[f"{args.base}/pages/offset?n={args.size}&limit={PAGE_SIZE}"],
+            paginator={"type": "offset", "limit": PAGE_SIZE},
+            record_path="data",
+            max_concurrency=args.concurrency,
+            progress_interval=0,
+        )
+        report = asyncio.run(uploader.run())
+        wall = time.perf_counter() - t0
+        rss_peak = peak_rss_mb()
+        hwm = vm_hwm_mb()
+        seen = bytearray(args.size)  # 1 byte a record: checks "exactly once" without a set of 1M ints
+        duplicates = records = 0
+        with open(path, "rb") as fh:
+            for line in fh:
+                for record in json.loads(line)["data"]:
+                    records += 1
+                    duplicates += seen[record["id"]]
+                    seen[record["id"]] = 1
+    print(
+        json.dumps(
+            {
+                "size": args.size,
+                "pages": report.pages,
+                "failed": report.failed,
+                "records": records,
+                "distinct": sum(seen),
+                "duplicates": duplicates,
+                "wall": wall,
+                "rss_imports_mb": rss_imports,
+                "rss_peak_mb": rss_peak,
+                "vm_hwm_mb": hwm,
+            }
+        ),
+        flush=True,
+    )
+
+
+def vm_hwm_mb() -> float:
+    """Peak RSS of this process image from /proc (VmHWM: reset at exec, unlike ru_maxrss); 0.0 elsewhere."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+def run_child(size: int, base: str, args: argparse.Namespace) -> dict[str, Any]:
+    cmd = [
+        sys.executable, str(Path(__file__).resolve()), "--child", "--base", base, "--size", str(size),
+        "--concurrency", str(args.concurrency),
+    ]  # fmt: skip
+    env = {**os.environ, "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    try:
+        proc = subprocess.run(
+            cmd, capture_output=True, text=True, timeout=args.round_timeout, cwd=REPO, env=env
+        )
+    except subprocess.TimeoutExpired:
+        return {"size": size, "error": f"killed after {args.round_timeout:.0f} s"}
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
+    if proc.returncode != 0 or not lines:
+        tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+        return {"size": size, "error": f"exit {proc.returncode}: {tail}"}
+    return json.loads(lines[-1])
+
+
+def memory(base: str, args: argparse.Namespace) -> int:
+    sizes = [int(s) for s in args.sizes.split(",")]
+    print(f"# records through offset fan-out ({PAGE_SIZE} a page) into JsonlFileStore, concurrency "
+          f"{args.concurrency}, one child process per size")  # fmt: skip
+    print(f"{'records':>8} {'pages':>6} {'on disk':>8} {'dupes':>5} {'wall s':>7} {'records/s':>9} "
+          f"{'RSS after imports':>17} {'peak RSS':>9} {'VmHWM':>8}")  # fmt: skip
+    results, status = [], 0
+    for size in sizes:
+        r = run_child(size, base, args)
+        if "error" in r:
+            print(f"{size:>8} ERROR {r['error']}")
+            status = 1
+            continue
+        results.append(r)
+        ok = r["distinct"] == size and r["duplicates"] == 0 and r["failed"] == 0
+        status |= 0 if ok else 1
+        print(
+            f"{size:>8} {r['pages']:>6} {r['records']:>8} {r['duplicates']:>5} {r['wall']:>7.1f} "
+            f"{size / r['wall']:>9.0f} {r['rss_imports_mb']:>14.1f} MB {r['rss_peak_mb']:>6.1f} MB"
+            f" {r['vm_hwm_mb']:>5.1f} MB" + ("" if ok else "  INCOMPLETE"),
+            flush=True,
+        )
+    if len(results) >= 2:
+        ratio = results[-1]["rss_peak_mb"] / results[0]["rss_peak_mb"]
+        verdict = "PASS" if ratio <= RSS_TARGET else "FAIL"
+        print(
+            f"\npeak RSS (ru_maxrss) {results[-1]['size']} / {results[0]['size']} records: {ratio:.3f}  "
+            f"target <= {RSS_TARGET:.2f}: {verdict}"
+        )
+        if results[0]["vm_hwm_mb"]:
+            print(f"cross-check VmHWM: {results[-1]['vm_hwm_mb'] / results[0]['vm_hwm_mb']:.3f}\n")
+        status |= 0 if ratio <= RSS_TARGET else 1
+    return status
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--pages", type=int, default=200)
+    p.add_argument("--latency-ms", type=int, default=50)
+    p.add_argument("--concurrency", type=int, default=16)
+    p.add_argument("--sizes", default="10000,1000000", help="records per memory round (first is the base)")
+    p.add_argument("--skip-memory", action="store_true")
+    p.add_argument("--round-timeout", type=float, default=600.0, help="hard limit per memory round, seconds")
+    p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--base", help=argparse.SUPPRESS)
+    p.add_argument("--size", type=int, help=argparse.SUPPRESS)
+    args = p.parse_args()
+    if args.child:
+        child(args)
+        return 0
+    missing = engine_available()
+    if missing:
+        print(f"engine not importable yet ({missing})")
+        return 1
+    with demo_api() as base:
+        status = 0
+        # memory first: a child's ru_maxrss starts at its parent's RSS at fork time, so the parent must
+        # still be small (the speed part below keeps 20 000 records in memory)
+        if not args.skip_memory:
+            status |= memory(base, args)
+        status |= speed(base, args)
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())
