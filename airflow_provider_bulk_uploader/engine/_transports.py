@@ -17,8 +17,9 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from . import defaults
-from .auth import ORIGIN_EXTENSION, CredentialAuth, CrossOriginGuard, origin_of
+from .auth import NO_ORIGIN, ORIGIN_EXTENSION, CredentialAuth, CredentialScope, CrossOriginGuard
 from .responses import decode_json_response
+from .urls import origin_of
 
 if TYPE_CHECKING:
     from .orchestrator import UploadedData
@@ -56,22 +57,29 @@ def open_fetchers(
     spec: UploadedData, concurrency: int, auth: httpx.Auth | None, credentials: CredentialAuth | None
 ) -> Fetchers:
     """Open the HTTP clients for one run of ``spec`` with ``concurrency`` requests in flight at most."""
+    scope = CredentialScope(spec.credential_origins)
     if uses_fast_path(spec, credentials, auth):
-        return _aiohttp_fetchers(spec, concurrency, credentials)
-    return _httpx_fetchers(spec, concurrency, auth, credentials)
+        return _aiohttp_fetchers(spec, concurrency, credentials, scope)
+    return _httpx_fetchers(spec, concurrency, auth, credentials, scope)
 
 
 def open_page_fetchers(
     spec: UploadedData, concurrency: int, auth: httpx.Auth | None, credentials: CredentialAuth | None
 ) -> Fetchers:
     """Like :func:`open_fetchers`, for a paginated run: each fetcher is a :data:`PageFetch`."""
+    scope = CredentialScope(spec.credential_origins)
     if uses_fast_path(spec, credentials, auth):
-        return _aiohttp_fetchers(spec, concurrency, credentials, pages=True)
-    return _httpx_fetchers(spec, concurrency, auth, credentials, pages=True)
+        return _aiohttp_fetchers(spec, concurrency, credentials, scope, pages=True)
+    return _httpx_fetchers(spec, concurrency, auth, credentials, scope, pages=True)
 
 
 def _aiohttp_fetchers(
-    spec: UploadedData, concurrency: int, credentials: CredentialAuth | None, *, pages: bool = False
+    spec: UploadedData,
+    concurrency: int,
+    credentials: CredentialAuth | None,
+    scope: CredentialScope,
+    *,
+    pages: bool = False,
 ) -> Fetchers:
     from .transport import AiohttpTransport
 
@@ -82,6 +90,7 @@ def _aiohttp_fetchers(
         credential_headers=credentials.credential_headers if credentials else None,
         credential_params=credentials.credential_params if credentials else None,
         verify_ssl=spec.verify_ssl,
+        scope=scope,
     )
     return Fetchers([transport.get_page if pages else transport.get_json], [transport.aclose], fast=True)
 
@@ -91,6 +100,7 @@ def _httpx_fetchers(
     concurrency: int,
     auth: httpx.Auth | None,
     credentials: CredentialAuth | None,
+    scope: CredentialScope,
     *,
     pages: bool = False,
 ) -> Fetchers:
@@ -99,17 +109,23 @@ def _httpx_fetchers(
     # one TLS context for every client: building one costs ~50 ms (loading the CA bundle)
     verify: ssl.SSLContext | bool = httpx.create_ssl_context() if spec.verify_ssl else False
     opened = Fetchers([])
+    headers = {"Accept-Encoding": defaults.ACCEPT_ENCODING, **spec.headers}
+    if any(k.lower() == "accept-encoding" for k in spec.headers):
+        del headers["Accept-Encoding"]
     for _ in range(n_clients):
         limits = httpx.Limits(max_connections=per_client, max_keepalive_connections=per_client)
         client = httpx.AsyncClient(
             auth=auth,
-            headers=spec.headers,
+            headers=headers,
             timeout=spec.timeout,
             follow_redirects=True,
-            transport=CrossOriginGuard(httpx.AsyncHTTPTransport(limits=limits, verify=verify), credentials),
+            max_redirects=defaults.MAX_REDIRECTS,
+            transport=CrossOriginGuard(
+                httpx.AsyncHTTPTransport(limits=limits, verify=verify), credentials, scope
+            ),
         )
         opened.closers.append(client.aclose)
-        opened.fetch.append(_page_fetcher(spec, client) if pages else _factory_fetcher(spec, client))
+        opened.fetch.append(_page_fetcher(spec, client, scope) if pages else _factory_fetcher(spec, client))
     return opened
 
 
@@ -124,16 +140,18 @@ def _factory_fetcher(spec: UploadedData, client: httpx.AsyncClient) -> Fetch:
     return fetch
 
 
-def _page_fetcher(spec: UploadedData, client: httpx.AsyncClient) -> PageFetch:
+def _page_fetcher(spec: UploadedData, client: httpx.AsyncClient, scope: CredentialScope) -> PageFetch:
     """Pages on httpx. The built-in GET (and any page on another origin than its stream's start) is sent
     here with the stream's origin in the request extensions, so :class:`CrossOriginGuard` strips the
-    credentials from a ``next`` link to another origin; a custom ``api_call_factory`` serves same-origin
-    pages (its ``content()`` gives a body only: no headers for ``header_link``/``header_cursor``)."""
+    credentials from a ``next`` link to another origin (and from every page of a stream whose start is
+    outside ``scope``); a custom ``api_call_factory`` serves same-origin pages (its ``content()`` gives a body
+    only: no headers for ``header_link``/``header_cursor``)."""
     factory, policy, timeout = spec.api_call_factory, spec.retry_policy, spec.timeout
     builtin = getattr(factory, "__dict__", {}).get("fast_path_method") == "GET"
 
     async def get(url: str, trusted_url: str) -> tuple[Any, Mapping[str, str]]:
-        response = await client.get(url, extensions={ORIGIN_EXTENSION: origin_of(trusted_url)})
+        trusted = origin_of(trusted_url) if scope.allows(trusted_url) else NO_ORIGIN
+        response = await client.get(url, extensions={ORIGIN_EXTENSION: trusted})
         body = await response.aread()
         return decode_json_response(response.status_code, response.headers.get, body, url), response.headers
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import httpx
 
-from .responses import decode_json_response
+from .responses import check_content_encoding, decode_json_response
 
 __all__ = ["GetAPICall"]
 
@@ -23,12 +23,20 @@ class GetAPICall:
     fast_path_method = "GET"
 
     def __init__(self, client: httpx.AsyncClient, url: str, retry_policy: Any = None):
+        if not callable(getattr(client, "get", None)):
+            raise TypeError(
+                f"GetAPICall needs client=httpx.AsyncClient(...), got {type(client).__name__}; "
+                "run it through UploadedData, which passes its own client"
+            )
+        if not isinstance(url, str):
+            raise TypeError(f"GetAPICall url must be a string URL, got {type(url).__name__}")
         self.client = client
         self.url = url
         self.retry_policy = retry_policy
 
     async def content(self) -> Any:
         response = await self.client.get(self.url)
+        check_content_encoding(response.status_code, response.headers.get, self.url)
         body = await response.aread()
         return decode_json_response(response.status_code, response.headers.get, body, self.url)
 

@@ -6,23 +6,30 @@ each registers its secret with :mod:`~airflow_provider_bulk_uploader.engine.reda
 
 Credentials are only ever sent to the origin (scheme, host, port) of the URL a request was made for:
 on a redirect to another origin they are stripped (see :class:`CrossOriginGuard`). httpx alone strips only
-``Authorization``; custom headers and query parameters would follow the redirect.
+``Authorization``; custom headers and query parameters would follow the redirect. A run can further limit
+the origins that receive credentials at all (:class:`CredentialScope`, ``UploadedData(credential_origins=
+...)``): a request to any other origin is sent without them, and the log says so once per origin.
 """
 
 from __future__ import annotations
 
 import base64
+import logging
 import re
-from collections.abc import Generator, Mapping
+import threading
+from collections.abc import Generator, Iterable, Mapping
 
 import httpx
 
-from .redaction import REDACTED, register_secret, register_sensitive_param
+from .redaction import REDACTED, redact_url, register_secret, register_sensitive_param
+from .urls import Origin, origin_of
 
 __all__ = [
     "BasicAuth",
     "BearerAuth",
     "CredentialAuth",
+    "CredentialScope",
+    "CrossOriginGuard",
     "HeaderAuth",
     "QueryParamsAuth",
     "is_sensitive_header",
@@ -41,11 +48,63 @@ def is_sensitive_header(name: str) -> bool:
     return bool(_SENSITIVE_HEADER.search(name))
 
 
+logger = logging.getLogger("airflow_provider_bulk_uploader")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
 def _require_text(name: str, value: object) -> str:
+    """``value`` if it is a non-empty string without control characters (CR/LF would split a header);
+    the error names ``name`` but never shows the value (it may be a secret)."""
     if not isinstance(value, str) or not value:
         shown = "''" if value == "" else type(value).__name__
         raise ValueError(f"{name} must be a non-empty string, got {shown}")
+    if _CONTROL.search(value):
+        raise ValueError(f"{name} must not contain control characters (CR, LF, tab, NUL ...)")
     return value
+
+
+class CredentialScope:
+    """The origins a run may send credentials to; requests elsewhere go without them.
+
+    :param origins: URLs (only their scheme, host and port count), e.g. ``["https://api.example.com"]``;
+        ``None`` = no restriction (each request's credentials still never leave its own origin on a redirect).
+    """
+
+    def __init__(self, origins: Iterable[str] | None):
+        self.origins: frozenset[Origin] | None = (
+            None if origins is None else frozenset(origin_of(o) for o in origins)
+        )
+        self._cache: dict[str, bool] = {}
+        self._warned: set[Origin] = set()
+        self._lock = threading.Lock()
+
+    def allows(self, url: str) -> bool:
+        """Whether ``url``'s origin may receive credentials (logs a WARNING the first time one may not)."""
+        if self.origins is None:
+            return True
+        end = url.find("/", url.find("//") + 2)
+        key = url if end < 0 else url[:end]  # scheme://host:port, cached: this runs on every request
+        allowed = self._cache.get(key)
+        if allowed is None:
+            origin = origin_of(key)
+            allowed = origin in self.origins
+            if len(self._cache) < 1024:
+                self._cache[key] = allowed
+            if not allowed:
+                self._warn_once(origin, url)
+        return allowed
+
+    def _warn_once(self, origin: Origin, url: str) -> None:
+        with self._lock:
+            if origin in self._warned:
+                return
+            self._warned.add(origin)
+        logger.warning(
+            "credentials NOT sent to %s (e.g. GET %s): it is not the connection's origin; list it in the "
+            "connection extra allowed_origins to send them there",
+            f"{origin[0]}://{origin[1]}:{origin[2]}",
+            redact_url(url),
+        )
 
 
 class CredentialAuth(httpx.Auth):
@@ -132,11 +191,9 @@ class BasicAuth(CredentialAuth):
         return f"BasicAuth(username={self.username!r}, password='{REDACTED}')"
 
 
-def origin_of(url: httpx.URL | str) -> tuple[str, str, int | None]:
-    """(scheme, host, port) with default ports filled in, for same-origin checks."""
-    u = httpx.URL(url) if isinstance(url, str) else url
-    port = u.port or {"http": 80, "https": 443}.get(u.scheme)
-    return (u.scheme, u.host, port)
+#: What a request chain outside the run's :class:`CredentialScope` is "issued for": no origin matches it.
+#: The origin of a request chain that may send credentials nowhere.
+NO_ORIGIN: Origin = ("", "", None)
 
 
 class CrossOriginGuard(httpx.AsyncBaseTransport):
@@ -146,22 +203,36 @@ class CrossOriginGuard(httpx.AsyncBaseTransport):
     On a hop to another origin it strips ``auth``'s credentials and every credential-like header (see
     :func:`is_sensitive_header`; httpx alone strips only ``Authorization``). On a same-origin hop it
     re-adds ``auth``'s query parameters, which httpx would otherwise drop (it builds the redirected URL from
-    ``Location`` and runs the auth flow only once).
+    ``Location`` and runs the auth flow only once). A chain whose first URL is outside ``scope`` gets no
+    credentials on any hop.
     """
 
-    def __init__(self, transport: httpx.AsyncBaseTransport, auth: CredentialAuth | None):
+    def __init__(
+        self,
+        transport: httpx.AsyncBaseTransport,
+        auth: CredentialAuth | None,
+        scope: CredentialScope | None = None,
+    ):
         self._transport = transport
         self._auth = auth
+        self._scope = scope
+
+    def _strip(self, request: httpx.Request) -> None:
+        if self._auth is not None:
+            self._auth.strip(request)
+        for name in [n for n in request.headers if is_sensitive_header(n)]:
+            del request.headers[name]
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         issued_for = request.extensions.get(ORIGIN_EXTENSION)
         if issued_for is None:  # the first request of a chain: httpx copies extensions to its redirects
-            request.extensions = {**request.extensions, ORIGIN_EXTENSION: origin_of(request.url)}
+            url = str(request.url)
+            issued_for = origin_of(url) if self._scope is None or self._scope.allows(url) else NO_ORIGIN
+            request.extensions = {**request.extensions, ORIGIN_EXTENSION: issued_for}
+            if issued_for is NO_ORIGIN:
+                self._strip(request)
         elif origin_of(request.url) != issued_for:
-            if self._auth is not None:
-                self._auth.strip(request)
-            for name in [n for n in request.headers if is_sensitive_header(n)]:
-                del request.headers[name]
+            self._strip(request)
         elif self._auth is not None and self._auth.credential_params:
             params = request.url.params
             if any(params.get(k) != v for k, v in self._auth.credential_params.items()):

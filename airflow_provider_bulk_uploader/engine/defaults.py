@@ -10,6 +10,18 @@ from typing import Literal
 
 #: Requests in flight at most.
 MAX_CONCURRENCY = 64
+#: The largest ``max_concurrency`` accepted: one worker and one pooled connection each (and a file
+#: descriptor), so a typo like ``10**9`` fails at construction instead of eating memory.
+MAX_CONCURRENCY_LIMIT = 4096
+#: The longest timeout or rate-limit period accepted, in seconds (one day): larger values overflow timers.
+MAX_SECONDS = 86_400.0
+#: The largest number of requests per rate-limit period accepted from a connection.
+MAX_RATE_LIMIT_REQUESTS = 1_000_000
+#: Redirect hops followed per request, on both backends (httpx's own default would be 20).
+MAX_REDIRECTS = 10
+#: What both backends send as ``Accept-Encoding``: the encodings both decode without optional packages
+#: (no ``br``/``zstd``: aiohttp and httpx decode those only when brotli/zstandard happen to be installed).
+ACCEPT_ENCODING = "gzip, deflate"
 #: Seconds one attempt may take, connect to last byte.
 TIMEOUT_SECONDS = 30.0
 #: Records per ``store.add_batch`` call.

@@ -9,10 +9,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from datetime import date, datetime, timedelta
 from typing import Any, TypeVar
-from urllib.parse import urlsplit
 
 from .redaction import redact_url
-from .validation import require_int
+from .validation import require_http_url, require_int
 
 __all__ = ["URLs", "days_intervals", "id_iterator", "loading_urls", "require_absolute_url"]
 
@@ -21,15 +20,7 @@ D = TypeVar("D", date, datetime)
 
 def require_absolute_url(url: str, *, argument: str = "url") -> str:
     """Return ``url`` if it has an http(s) scheme and a host; raise ``ValueError`` naming ``argument``."""
-    if not isinstance(url, str):
-        raise TypeError(f"{argument} must be a string URL, got {type(url).__name__}")
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ValueError(
-            f"{argument} must be an absolute http(s) URL like 'https://api.example.com/items', "
-            f"got {redact_url(url)!r}"
-        )
-    return url
+    return require_http_url(argument, url)
 
 
 class URLs:

@@ -27,7 +27,14 @@ from .progress import log_progress_every
 from .ratelimit import Ratelimit, SlotLimiter
 from .report import FetchReport
 from .retries import default_retry_policy
-from .validation import require_int
+from .validation import (
+    has_http_host,
+    require_bool,
+    require_headers,
+    require_int,
+    require_origins,
+    require_seconds,
+)
 
 __all__ = ["UploadedData"]
 
@@ -46,15 +53,18 @@ class UploadedData:
         URLs is never materialised). When it has a ``len()``, progress lines show done/total and an ETA.
     :param rate_limit: at most ``num_requests`` requests in any window of ``period``, retries
         included, counted as arrivals at the server. ``None`` (default): no rate limit.
-    :param max_concurrency: requests in flight at most (default 64); the connection pool is sized to it.
-        With a rate limit it is also capped at ``rate_limit.num_requests``.
+    :param max_concurrency: requests in flight at most (default 64, at most 4096); the connection pool is
+        sized to it. With a rate limit it is also capped at ``rate_limit.num_requests``.
     :param retry_policy: a ``tenacity.AsyncRetrying`` that replaces :func:`default_retry_policy` (5
         attempts; transport errors, 408, 429, 5xx; Retry-After honoured). It is entered only after a first
         attempt failed, and sees the engine's :class:`~.errors.FetchError`.
     :param batch_size: records per ``store.add_batch`` call (default 100).
     :param timeout: seconds allowed for one attempt, connect to last byte (default 30).
     :param headers: extra headers sent with every request.
-    :param verify_ssl: verify TLS certificates (default ``True``).
+    :param verify_ssl: verify TLS certificates (default ``True``; a ``bool``, not a string).
+    :param credential_origins: URLs whose origins (scheme, host, port) may receive ``auth``'s credentials;
+        a request to any other origin is sent without them (logged once per origin). Default ``None``: each
+        request's own origin (credentials still never follow a redirect to another origin).
     :param progress_interval: seconds between INFO progress lines (default 10; 0 disables them).
     :param http_backend: ``"aiohttp"`` (default; fast path for :class:`GetAPICall`) or ``"httpx"``
         (every request through ``httpx.AsyncClient``: what respx and ``httpx.MockTransport`` intercept).
@@ -98,6 +108,7 @@ class UploadedData:
         max_wait: float | None = None,
         paginator: Any = None,
         record_path: str | None = None,
+        credential_origins: Iterable[str] | None = None,
     ):
         if not callable(getattr(store, "add", None)) and not callable(getattr(store, "add_batch", None)):
             raise TypeError(f"store must have an add(item) or add_batch(items) method, got {store!r}")
@@ -105,24 +116,19 @@ class UploadedData:
             raise TypeError(f"api_call_factory must be callable, got {api_call_factory!r}")
         if rate_limit is not None and not isinstance(rate_limit, Ratelimit):
             raise TypeError(f"rate_limit must be a Ratelimit or None, got {rate_limit!r}")
-        require_int("max_concurrency", max_concurrency, 1)
+        require_int("max_concurrency", max_concurrency, 1, maximum=defaults.MAX_CONCURRENCY_LIMIT)
         require_int("batch_size", batch_size, 1)
-        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0:
-            raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
-        if isinstance(progress_interval, bool) or not isinstance(progress_interval, (int, float)):
-            raise TypeError(f"progress_interval must be a number of seconds, got {progress_interval!r}")
-        if progress_interval < 0:
-            raise ValueError(f"progress_interval must be >= 0 seconds, got {progress_interval!r}")
-        if max_wait is not None and (
-            isinstance(max_wait, bool) or not isinstance(max_wait, (int, float)) or not max_wait >= 0
-        ):
-            raise ValueError(f"max_wait must be None or a number of seconds >= 0, got {max_wait!r}")
+        require_seconds("timeout", timeout)
+        require_seconds("progress_interval", progress_interval, allow_zero=True)
+        require_bool("verify_ssl", verify_ssl)
+        if max_wait is not None:
+            require_seconds("max_wait", max_wait, allow_zero=True)
         if http_backend not in HTTP_BACKENDS:
             raise ValueError(f"http_backend must be one of {HTTP_BACKENDS}, got {http_backend!r}")
         if retry_policy is not None and not callable(getattr(retry_policy, "copy", None)):
             raise TypeError(f"retry_policy must be a tenacity.AsyncRetrying, got {retry_policy!r}")
-        if headers is not None and not isinstance(headers, dict):
-            raise TypeError(f"headers must be a dict of str to str, got {type(headers).__name__}")
+        self.headers = require_headers("headers", headers)
+        self.credential_origins = require_origins("credential_origins", credential_origins)
         if record_path is not None and not isinstance(record_path, str):
             raise TypeError(f"record_path must be a dotted key path string or None, got {record_path!r}")
         self.paginator = paginator_from(paginator)
@@ -142,7 +148,6 @@ class UploadedData:
         self.retry_policy = retry_policy
         self.batch_size = batch_size
         self.timeout = float(timeout)
-        self.headers = dict(headers or {})
         self.verify_ssl = verify_ssl
         self.progress_interval = float(progress_interval)
         self.http_backend = http_backend
@@ -313,7 +318,7 @@ def _checked_urls(url_maker: Iterable[Any]) -> tuple[Iterable[Any], int | None]:
 
     if isinstance(url_maker, (list, tuple)):
         for index, url in enumerate(url_maker):
-            if not (isinstance(url, str) and url.startswith(("http://", "https://"))):
+            if not has_http_host(url):
                 require_absolute_url(str(url), argument=f"url_maker[{index}]")
         return url_maker, len(url_maker)
     try:

@@ -6,23 +6,48 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import sys
 from collections.abc import Callable
 from typing import Any
 
 import httpx
 
+from . import defaults
 from .errors import FetchError, HTTPStatusError, InvalidJSONError, TransportError
 from .redaction import redact, redact_url
 from .retries import parse_retry_after
 
-__all__ = ["decode_json_response", "to_fetch_error"]
+__all__ = ["check_content_encoding", "decode_json_response", "to_fetch_error", "undecodable_encoding"]
 
 _loads = json.loads
+#: Content-Encodings both backends decode (what they send in Accept-Encoding), plus "no encoding".
+_DECODABLE = frozenset(e.strip() for e in defaults.ACCEPT_ENCODING.split(",")) | {"identity", ""}
+
+
+def check_content_encoding(status: int, header: Callable[[str], str | None], url: str) -> None:
+    """Raise :class:`InvalidJSONError` for a 2xx response in an encoding neither backend decodes (e.g. a
+    server that sends ``br`` although it was not offered), before its body is read."""
+    encoding = header("Content-Encoding")
+    if encoding is not None and 200 <= status < 300:
+        names = [e.strip().lower() for e in encoding.split(",")]
+        if any(e not in _DECODABLE for e in names):
+            raise undecodable_encoding(encoding, url, status)
+
+
+def undecodable_encoding(encoding: str, url: str, status: int | None) -> InvalidJSONError:
+    """The error for a response in an encoding that is not decoded (the same text on both backends)."""
+    return InvalidJSONError(
+        f"response for GET {redact_url(url)} has Content-Encoding {encoding!r}, which is not decoded "
+        f"(the request offered Accept-Encoding: {defaults.ACCEPT_ENCODING})",
+        url=redact_url(url),
+        status=status,
+    )
 
 
 def decode_json_response(status: int, header: Callable[[str], str | None], body: bytes, url: str) -> Any:
-    """Parsed JSON body of a 2xx response; :class:`HTTPStatusError` for any other status;
+    """Parsed JSON body of a 2xx response (call :func:`check_content_encoding` before reading the body);
+    :class:`HTTPStatusError` for any other status;
     :class:`InvalidJSONError` for a 2xx body that is not JSON. A 204 or an empty 2xx body gives ``None``."""
     if 200 <= status < 300:
         if not body:
@@ -49,6 +74,10 @@ def to_fetch_error(exc: BaseException, url: str) -> FetchError:
     the engine's :class:`FetchError` family, with every message redacted."""
     if isinstance(exc, FetchError):
         return exc
+    if _is_aiohttp_client_error(exc) and "content-encoding" in str(exc).lower():
+        # aiohttp refuses an encoding it cannot decode while reading the headers: say what httpx says
+        found = re.search(r"\((\w+)\)", str(exc))
+        return undecodable_encoding(found.group(1) if found else "?", url, None)
     shown = redact_url(url)
     if isinstance(exc, httpx.HTTPStatusError):
         response = exc.response

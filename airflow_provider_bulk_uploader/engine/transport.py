@@ -7,7 +7,12 @@ cost several times more CPU per request than aiohttp's, so the built-in GET bypa
 
 Redirects are followed here (not by aiohttp) so that credentials are only sent to the origin of the URL
 the request was made for: a hop to another scheme/host/port gets neither the auth headers nor the auth
-query parameters.
+query parameters. With a :class:`~.auth.CredentialScope`, a request whose URL is outside the scope is sent
+without credentials from the start.
+
+Both backends agree on the rest: at most ``defaults.MAX_REDIRECTS`` hops, ``Accept-Encoding`` is
+``defaults.ACCEPT_ENCODING`` (the encodings both can decode), and a response in another encoding fails
+with the same :class:`~.errors.InvalidJSONError`.
 """
 
 from __future__ import annotations
@@ -15,23 +20,19 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import urlencode, urljoin, urlsplit
+from urllib.parse import urlencode, urljoin
 
-from .auth import is_sensitive_header
+from . import defaults
+from .auth import CredentialScope, is_sensitive_header
 from .errors import TransportError
 from .redaction import redact_url
-from .responses import decode_json_response, to_fetch_error
+from .responses import check_content_encoding, decode_json_response, to_fetch_error
+from .urls import append_query, origin_of
 
 __all__ = ["AiohttpTransport"]
 
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _PROXY_VARIABLES = ("http_proxy", "https_proxy", "all_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY")
-
-
-def _origin(url: str) -> tuple[str, str, int | None]:
-    parts = urlsplit(url)
-    scheme = parts.scheme.lower()
-    return (scheme, (parts.hostname or "").lower(), parts.port or {"http": 80, "https": 443}.get(scheme))
 
 
 class AiohttpTransport:
@@ -42,7 +43,8 @@ class AiohttpTransport:
     :param headers: headers sent on every request (not credentials: those go in ``credential_headers``).
     :param credential_headers: / :param credential_params: sent only to the request URL's own origin.
     :param verify_ssl: verify TLS certificates (default ``True``).
-    :param max_redirects: redirects followed per request (default 10).
+    :param max_redirects: redirects followed per request (default ``defaults.MAX_REDIRECTS``, as httpx).
+    :param scope: origins that may receive credentials (default: any request URL's own origin).
     """
 
     def __init__(
@@ -54,12 +56,14 @@ class AiohttpTransport:
         credential_headers: Mapping[str, str] | None = None,
         credential_params: Mapping[str, str] | None = None,
         verify_ssl: bool = True,
-        max_redirects: int = 10,
+        max_redirects: int = defaults.MAX_REDIRECTS,
+        scope: CredentialScope | None = None,
     ):
         import aiohttp  # imported here: ~0.2 s that engine users on the httpx backend never pay
 
         self._aiohttp = aiohttp
         self._max_redirects = max_redirects
+        self._scope = scope if scope is not None and scope.origins is not None else None
         extra, credentials = dict(headers or {}), dict(credential_headers or {})
         # None rather than {} spares aiohttp a header merge per request
         self._auth_headers = {**extra, **credentials} or None
@@ -75,6 +79,9 @@ class AiohttpTransport:
             connector=connector,
             timeout=aiohttp.ClientTimeout(total=timeout),
             cookie_jar=aiohttp.DummyCookieJar(),
+            # session defaults cost nothing per request (aiohttp starts every request's headers from them);
+            # a per-request Accept-Encoding in ``headers`` still wins
+            headers={"Accept-Encoding": defaults.ACCEPT_ENCODING},
             # reading the proxy variables costs ~10 µs a request; only pay it when one is set
             trust_env=any(os.environ.get(name) for name in _PROXY_VARIABLES),
         )
@@ -85,60 +92,62 @@ class AiohttpTransport:
             self._session._retry_connection = False
 
     def _with_credentials(self, url: str) -> str:
-        if not self._auth_query:
-            return url
-        return f"{url}{'&' if '?' in url else '?'}{self._auth_query}"
+        return append_query(url, self._auth_query) if self._auth_query else url
 
     async def get_json(self, url: str) -> Any:
         """GET ``url`` (following redirects) and return its parsed JSON body; raise a ``FetchError``."""
+        credentials = self._scope is None or self._scope.allows(url)
         try:
             async with self._session.get(
-                self._with_credentials(url), headers=self._auth_headers, allow_redirects=False
+                self._with_credentials(url) if credentials else url,
+                headers=self._auth_headers if credentials else self._plain_headers,
+                allow_redirects=False,
             ) as response:
                 status = response.status
                 if status not in _REDIRECTS:
+                    check_content_encoding(status, response.headers.get, url)
                     body = await response.read()
                     return decode_json_response(status, response.headers.get, body, url)
                 location = response.headers.get("Location")
             if location is None:
                 return decode_json_response(status, lambda _name: None, b"", url)
-            return await self._follow(url, urljoin(url, location))
+            body, _headers = await self._follow(url, urljoin(url, location), credentials, origin_of(url))
+            return body
         except Exception as exc:
             raise to_fetch_error(exc, url) from None
 
     async def get_page(self, url: str, trusted_url: str) -> tuple[Any, Mapping[str, str]]:
         """GET one page of a paginated stream: ``(parsed JSON body, response headers)``.
 
-        Credentials go only to hops on the origin of ``trusted_url`` (the stream's start URL): a ``next`` link
-        to another origin is fetched without them, and so is every redirect hop off that origin."""
-        trusted = _origin(trusted_url)
-        same_origin = _origin(url) == trusted
+        Credentials go only to hops on the origin of ``trusted_url`` (the stream's start URL), and only when
+        the scope allows it: a ``next`` link to another origin is fetched without them, and so is every
+        redirect hop off that origin."""
+        trusted = origin_of(trusted_url)
+        credentials = origin_of(url) == trusted and (self._scope is None or self._scope.allows(url))
         try:
             async with self._session.get(
-                self._with_credentials(url) if same_origin else url,
-                headers=self._auth_headers if same_origin else self._plain_headers,
+                self._with_credentials(url) if credentials else url,
+                headers=self._auth_headers if credentials else self._plain_headers,
                 allow_redirects=False,
             ) as response:
                 status = response.status
                 if status not in _REDIRECTS:
+                    check_content_encoding(status, response.headers.get, url)
                     body = await response.read()
                     return decode_json_response(status, response.headers.get, body, url), response.headers
                 location = response.headers.get("Location")
             if location is None:
                 return decode_json_response(status, lambda _name: None, b"", url), {}
-            return await self._hops(url, urljoin(url, location), trusted)
+            return await self._follow(url, urljoin(url, location), credentials, trusted)
         except Exception as exc:
             raise to_fetch_error(exc, url) from None
 
-    async def _follow(self, original: str, target: str) -> Any:
-        body, _headers = await self._hops(original, target, _origin(original))
-        return body
-
-    async def _hops(
-        self, original: str, target: str, origin: tuple[str, str, int | None]
+    async def _follow(
+        self, original: str, target: str, credentials: bool, origin: tuple[str, str, int | None]
     ) -> tuple[Any, Mapping[str, str]]:
+        """Follow redirects from ``target``; credentials only on hops to ``origin`` (and only if allowed)."""
         for _ in range(self._max_redirects):
-            same_origin = _origin(target) == origin
+            same_origin = credentials and origin_of(target) == origin
             async with self._session.get(
                 self._with_credentials(target) if same_origin else target,
                 headers=self._auth_headers if same_origin else self._plain_headers,
@@ -147,6 +156,7 @@ class AiohttpTransport:
                 status = response.status
                 location = response.headers.get("Location")
                 if status not in _REDIRECTS or location is None:
+                    check_content_encoding(status, response.headers.get, target)
                     body = await response.read()
                     return decode_json_response(status, response.headers.get, body, target), response.headers
             target = urljoin(target, location)

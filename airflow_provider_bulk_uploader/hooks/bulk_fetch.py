@@ -11,8 +11,9 @@ import asyncio
 import json
 import threading
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields
 from datetime import timedelta
+from types import MappingProxyType
 from typing import Any
 
 import httpx
@@ -32,8 +33,17 @@ from airflow_provider_bulk_uploader import (
     redact_url,
 )
 from airflow_provider_bulk_uploader.engine import defaults
+from airflow_provider_bulk_uploader.engine.redaction import REDACTED, register_secret, secret_pattern
+from airflow_provider_bulk_uploader.engine.urls import join_url, same_origin
+from airflow_provider_bulk_uploader.engine.validation import require_http_url
 from airflow_provider_bulk_uploader.exceptions import BulkFetchConfigError
-from airflow_provider_bulk_uploader.get_provider_info import AUTH_TYPES, CONN_TYPE
+from airflow_provider_bulk_uploader.utils.extras import (
+    CONN_TYPE,
+    ExtraFieldError,
+    field_named,
+    parse_extras,
+    parse_value,
+)
 
 __all__ = ["BulkFetchConfigError", "BulkFetchHook", "BulkFetchSettings"]
 
@@ -47,6 +57,9 @@ DEFAULT_RATE_LIMIT_PERIOD_SECONDS = defaults.RATE_LIMIT_PERIOD_SECONDS
 class BulkFetchSettings:
     """Everything a fetch needs from the connection (after per-task overrides).
 
+    Every extra of the connection is parsed by the one table in :mod:`..utils.extras`; the well-known ones
+    are attributes here, every one (including extras added later) is :meth:`option`.
+
     :param base_url: the connection's base URL (``host``), no trailing slash.
     :param auth_type: one of ``header``, ``query``, ``bearer``, ``basic``, ``none``.
     :param auth_name: header name (``header``) or query parameter name (``query``).
@@ -57,6 +70,8 @@ class BulkFetchSettings:
     :param headers: extra request headers.
     :param verify_ssl: verify TLS certificates (default True).
     :param test_path: path the UI's Test button GETs (default: the base URL itself).
+    :param allowed_origins: origins besides the base URL's that may receive the credentials.
+    :param options: every extra's parsed value by name (defaults filled in).
     """
 
     base_url: str
@@ -69,85 +84,99 @@ class BulkFetchSettings:
     headers: dict[str, str] = field(default_factory=dict)
     verify_ssl: bool = True
     test_path: str | None = None
+    allowed_origins: tuple[str, ...] = ()
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_options(cls, base_url: str, options: Mapping[str, Any]) -> BulkFetchSettings:
+        """Settings from :func:`~..utils.extras.parse_extras` output (rows without an attribute stay in
+        :attr:`options` only)."""
+        names = {f.name for f in fields(cls)} - {"base_url", "options"}
+        known = {k: v for k, v in options.items() if k in names and v is not None}
+        if "headers" in known:
+            known["headers"] = dict(known["headers"])
+        return cls(base_url=base_url, options=MappingProxyType(dict(options)), **known)
+
+    def option(self, name: str) -> Any:
+        """The value of extra ``name`` (its default when the connection does not set it)."""
+        if name not in self.options:
+            field_named(name)  # raises with a did-you-mean for an unknown name
+        return self.options.get(name)
 
     def with_overrides(self, **overrides: Any) -> BulkFetchSettings:
-        """Return a copy with the non-``None`` ``overrides`` applied (validated like connection fields)."""
-        clean = {k: v for k, v in overrides.items() if v is not None}
-        where = "operator argument"
-        if "rate_limit_requests" in clean:
-            clean["rate_limit_requests"] = _positive(
-                where, "rate_limit_requests", clean["rate_limit_requests"], int
-            )
-        for name in ("rate_limit_period_seconds", "timeout_seconds"):
-            if name in clean:
-                clean[name] = _positive(where, name, clean[name], float)
-        if "max_concurrency" in clean:
-            clean["max_concurrency"] = _positive(where, "max_concurrency", clean["max_concurrency"], int)
-        return replace(self, **clean)
+        """Return a copy with the non-``None`` ``overrides`` applied, each validated by its extra's row
+        (the same rules as the connection field); only rows marked overridable may be overridden."""
+        options = dict(self.options)
+        for name, value in overrides.items():
+            if value is None:
+                continue
+            try:
+                row = field_named(name)
+                if not row.overridable:
+                    raise ExtraFieldError(f"operator argument {name!r} cannot override the connection")
+                options[name] = parse_value(row, value, "operator argument")
+            except ExtraFieldError as exc:
+                raise BulkFetchConfigError(str(exc)) from None
+        return BulkFetchSettings.from_options(self.base_url, options)
 
     def url_for(self, endpoint: str) -> str:
         """``endpoint`` joined to the base URL, or ``endpoint`` itself when it is an absolute URL."""
-        if "://" in endpoint:
-            return endpoint
-        if not endpoint:
-            return self.base_url
-        return f"{self.base_url}/{endpoint.lstrip('/')}"
+        return join_url(self.base_url, endpoint)
+
+    @property
+    def credential_origins(self) -> list[str]:
+        """Origins that may receive the connection's credentials: the base URL's and ``allowed_origins``."""
+        return [self.base_url, *self.allowed_origins]
 
 
-def _positive(where: str, name: str, value: Any, kind: type[int] | type[float]) -> Any:
-    try:
-        number = kind(value)
-        if kind is int and isinstance(value, float) and not value.is_integer():
-            raise ValueError
-    except (TypeError, ValueError):
-        raise BulkFetchConfigError(
-            f"{where} {name!r} must be a {'whole ' if kind is int else ''}number, got {value!r}"
-        ) from None
-    if number <= 0:
-        raise BulkFetchConfigError(f"{where} {name!r} must be > 0, got {value!r}")
-    return number
+def _scrub(text: str, secrets: Iterable[str | None]) -> str:
+    """``text`` without any of ``secrets`` in any letter case or encoded form (config errors may echo a
+    token pasted into the wrong field, and Airflow lower-cases some values)."""
+    pattern = secret_pattern(s for s in secrets if s)
+    return redact(pattern.sub(REDACTED, text) if pattern is not None else text)
 
 
-def _as_bool(where: str, name: str, value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in ("true", "1", "yes", "on"):
-        return True
-    if text in ("false", "0", "no", "off"):
-        return False
-    raise BulkFetchConfigError(f"{where} {name!r} must be true or false, got {value!r}")
-
-
-def _as_headers(where: str, value: Any) -> dict[str, str]:
-    if value in (None, ""):
+def _raw_extras(conn: Any, source: str) -> Mapping[str, Any]:
+    """The connection's extras as a mapping. Airflow turns an ``extra`` that is not valid JSON into ``{}``
+    (and logs it): that would run the task with defaults, i.e. without a rate limit, so it fails here."""
+    raw = getattr(conn, "extra", None)
+    if raw is None or (isinstance(raw, str) and not raw.strip()):
         return {}
-    if isinstance(value, str):
-        try:
-            value = json.loads(value)
-        except json.JSONDecodeError as exc:
-            raise BulkFetchConfigError(
-                f"{where} 'headers' must be a JSON object of header names to values; "
-                f"not valid JSON ({exc.msg})"
-            ) from None
-    if not isinstance(value, Mapping):
+    if isinstance(raw, Mapping):
+        return raw
+    try:
+        parsed = json.loads(raw)
+    except (TypeError, ValueError) as exc:
+        detail = f" ({exc.msg} at character {exc.pos})" if isinstance(exc, json.JSONDecodeError) else ""
         raise BulkFetchConfigError(
-            f"{where} 'headers' must be a JSON object of header names to values, got {type(value).__name__}"
+            f"{source} field 'extra' is not valid JSON{detail}; refusing to run with default settings "
+            "(no rate limit). Fix the connection's Extra (a JSON object)."
+        ) from None
+    if not isinstance(parsed, dict):
+        raise BulkFetchConfigError(
+            f"{source} field 'extra' must be a JSON object, got a JSON {type(parsed).__name__}"
         )
-    return {str(k): str(v) for k, v in value.items()}
+    return parsed
 
 
-def _base_url(conn: Any) -> str:
+def _base_url(conn: Any, source: str) -> str:
     host = (conn.host or "").strip()
     if not host:
         raise BulkFetchConfigError(
-            f"connection {conn.conn_id!r}: the Base URL (host) is empty; set it to e.g. https://api.example.com"
+            f"{source}: the Base URL (host) is empty; set it to e.g. https://api.example.com"
         )
     if "://" not in host:
         scheme = conn.schema or "https"
         host = f"{scheme}://{host}"
         if conn.port:
             host = f"{host}:{conn.port}"
+    try:
+        require_http_url("host", host)
+    except (TypeError, ValueError):
+        raise BulkFetchConfigError(
+            f"{source} field 'host' (Base URL) must be an http:// or https:// URL with a host, like "
+            f"https://api.example.com; got {redact_url(host)!r}"
+        ) from None
     return host.rstrip("/")
 
 
@@ -157,7 +186,9 @@ class BulkFetchHook(BaseHook):
     :param bulk_fetch_conn_id: the connection id (default ``bulk_fetch_default``). Connection fields:
         ``host`` = base URL, ``password`` = API token (``login`` too with ``auth_type=basic``); extras
         ``auth_type``, ``auth_name``, ``rate_limit_requests``, ``rate_limit_period_seconds``,
-        ``max_concurrency``, ``timeout_seconds``, ``headers`` (JSON object), ``verify_ssl``, ``test_path``.
+        ``max_concurrency``, ``timeout_seconds``, ``headers`` (JSON object), ``verify_ssl``, ``test_path``,
+        ``allowed_origins`` — one table, :data:`~..utils.extras.EXTRA_FIELDS`; unknown keys are refused.
+        Credentials go only to the base URL's origin and ``allowed_origins``.
     """
 
     conn_name_attr = "bulk_fetch_conn_id"
@@ -194,71 +225,39 @@ class BulkFetchHook(BaseHook):
 
     def _load(self) -> None:
         conn = self.get_connection(self.bulk_fetch_conn_id)
-        where = f"connection {self.bulk_fetch_conn_id!r} field"
-        if conn.password:
-            mask_secret(conn.password)
-        extras = conn.extra_dejson or {}
+        source = f"connection {self.bulk_fetch_conn_id!r}"
+        token = conn.password or None
+        if token:
+            mask_secret(token)
+            register_secret(token)  # engine-side redaction of every log record, from now on
+        try:
+            settings = self._parse(conn, source, token)
+            self._auth = self._build_auth(settings, conn.login, token)
+        except (BulkFetchConfigError, ExtraFieldError, ValueError, TypeError) as exc:
+            raise BulkFetchConfigError(_scrub(str(exc), (token,))) from None
+        self._settings = settings
 
-        def extra(name: str) -> Any:
-            value = extras.get(name)
-            if value in (None, ""):
-                value = extras.get(f"extra__{CONN_TYPE}__{name}")
-            return None if value == "" else value
-
-        auth_type = str(extra("auth_type") or ("header" if conn.password else "none")).strip().lower()
-        if auth_type not in AUTH_TYPES:
-            raise BulkFetchConfigError(
-                f"{where} 'auth_type' must be one of {', '.join(AUTH_TYPES)}; got {auth_type!r}"
-            )
-        auth_name = extra("auth_name")
+    @staticmethod
+    def _parse(conn: Any, source: str, token: str | None) -> BulkFetchSettings:
+        options = parse_extras(_raw_extras(conn, source), source)
+        where = f"{source} field"
+        auth_type = options["auth_type"] or ("header" if token else "none")
+        options["auth_type"] = auth_type
         if auth_type == "header":
-            auth_name = auth_name or "X-API-Key"
-        elif auth_type == "query" and not auth_name:
+            options["auth_name"] = options["auth_name"] or "X-API-Key"
+        elif auth_type == "query" and not options["auth_name"]:
             raise BulkFetchConfigError(
                 f"{where} 'auth_name' is required with auth_type 'query' (the query parameter that carries "
                 "the token, e.g. api_key)"
             )
-        if auth_type != "none" and not conn.password:
+        if auth_type != "none" and not token:
             raise BulkFetchConfigError(
-                f"connection {self.bulk_fetch_conn_id!r}: auth_type {auth_type!r} needs the API token in the "
-                "connection's Password field (or set auth_type to 'none')"
+                f"{source}: auth_type {auth_type!r} needs the API token in the connection's Password field "
+                "(or set auth_type to 'none')"
             )
         if auth_type == "basic" and not conn.login:
-            raise BulkFetchConfigError(
-                f"connection {self.bulk_fetch_conn_id!r}: auth_type 'basic' needs a Login (username)"
-            )
-
-        rate = extra("rate_limit_requests")
-        period = extra("rate_limit_period_seconds")
-        concurrency = extra("max_concurrency")
-        timeout = extra("timeout_seconds")
-        verify = extra("verify_ssl")
-        settings = BulkFetchSettings(
-            base_url=_base_url(conn),
-            auth_type=auth_type,
-            auth_name=str(auth_name) if auth_name else None,
-            rate_limit_requests=None if rate is None else _positive(where, "rate_limit_requests", rate, int),
-            rate_limit_period_seconds=(
-                DEFAULT_RATE_LIMIT_PERIOD_SECONDS
-                if period is None
-                else _positive(where, "rate_limit_period_seconds", period, float)
-            ),
-            max_concurrency=(
-                DEFAULT_MAX_CONCURRENCY
-                if concurrency is None
-                else _positive(where, "max_concurrency", concurrency, int)
-            ),
-            timeout_seconds=(
-                DEFAULT_TIMEOUT_SECONDS
-                if timeout is None
-                else _positive(where, "timeout_seconds", timeout, float)
-            ),
-            headers=_as_headers(where, extra("headers")),
-            verify_ssl=True if verify is None else _as_bool(where, "verify_ssl", verify),
-            test_path=extra("test_path"),
-        )
-        self._auth = self._build_auth(settings, conn.login, conn.password)
-        self._settings = settings
+            raise BulkFetchConfigError(f"{source}: auth_type 'basic' needs a Login (username)")
+        return BulkFetchSettings.from_options(_base_url(conn, source), options)
 
     @staticmethod
     def _build_auth(settings: BulkFetchSettings, login: str | None, token: str | None) -> httpx.Auth | None:
@@ -329,6 +328,7 @@ class BulkFetchHook(BaseHook):
             max_wait=max_wait,
             paginator=paginator,
             record_path=record_path,
+            credential_origins=s.credential_origins,
         )
 
     async def afetch(self, urls: Iterable[str], store: Any, **kwargs: Any) -> FetchReport:
@@ -364,22 +364,39 @@ class BulkFetchHook(BaseHook):
     # -- UI --------------------------------------------------------------------------------------------------
 
     def test_connection(self) -> tuple[bool, str]:
-        """One GET to the base URL (or ``test_path``) with the connection's auth; ``(ok, message)``.
+        """Validate every field, then one GET to the base URL (or ``test_path``) with the connection's auth;
+        ``(ok, message)``. Used by the UI's Test button and ``airflow connections test <id>``.
 
-        Any HTTP status below 400 counts as success. The message never contains the token.
+        Any HTTP status below 400 counts as success. Messages say "this connection" (the UI tests under a
+        temporary random id) and never contain the token.
         """
+        token: str | None = None
         try:
+            token = self.get_connection(self.bulk_fetch_conn_id).password or None
             s = self.get_settings()
             url = s.url_for(s.test_path or "")
+            if not same_origin(url, s.base_url):  # test_path is validated relative; belt and braces
+                raise BulkFetchConfigError("field 'test_path' must stay on the Base URL's origin")
             with httpx.Client(
-                auth=self.get_auth(), headers=s.headers, verify=s.verify_ssl, timeout=s.timeout_seconds
+                auth=self.get_auth(),
+                headers={"Accept-Encoding": defaults.ACCEPT_ENCODING, **s.headers},
+                verify=s.verify_ssl,
+                timeout=s.timeout_seconds,
             ) as client:
                 response = client.get(url)
         except BulkFetchConfigError as exc:
-            return False, redact(str(exc))
+            return False, self._for_test(str(exc), token)
         except Exception as exc:
-            return False, redact(f"GET failed: {type(exc).__name__}: {exc}")
+            return False, self._for_test(f"GET failed: {type(exc).__name__}: {exc}", token)
         shown = redact_url(url)
         if response.status_code < 400:
             return True, f"HTTP {response.status_code} from GET {shown}"
         return False, f"HTTP {response.status_code} {response.reason_phrase} from GET {shown}"
+
+    def _for_test(self, message: str, token: str | None) -> str:
+        """``message`` with the (possibly temporary) connection id replaced by "this connection"."""
+        conn_id = self.bulk_fetch_conn_id
+        message = message.replace(f"connection {conn_id!r}", "this connection")
+        if len(conn_id) >= 3:
+            message = message.replace(conn_id, "<this connection>")
+        return _scrub(message, (token,))

@@ -13,9 +13,10 @@ import json
 import string
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import quote
 
 from airflow_provider_bulk_uploader import id_iterator
+from airflow_provider_bulk_uploader.engine.urls import append_query, join_url
 from airflow_provider_bulk_uploader.exceptions import BulkFetchConfigError
 from airflow_provider_bulk_uploader.utils.intervals import Interval, IsoDatetime
 
@@ -119,10 +120,7 @@ class UrlPlan:
         if ids is not None and "id" not in placeholders_in(endpoint, query_params):
             path, sep, query = endpoint.partition("?")
             endpoint = f"{path.rstrip('/')}/{{id}}{sep}{query}"
-        if "://" in endpoint:
-            self._template = endpoint
-        else:
-            self._template = base_url if not endpoint else f"{base_url}/{endpoint.lstrip('/')}"
+        self._template = join_url(base_url, endpoint)
         self.query_params = dict(query_params or {})
         self.chunks = list(chunks)
         self.ids = ids
@@ -158,4 +156,4 @@ class UrlPlan:
                     else str(v)
                 )
                 pairs.append((str(key), text))
-        return f"{url}{'&' if '?' in url else '?'}{urlencode(pairs)}" if pairs else url
+        return append_query(url, pairs)

@@ -64,6 +64,7 @@ def api_server(tmp_path_factory: pytest.TempPathFactory):
         AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS="True",
         AIRFLOW__API__WORKERS="1",
         AIRFLOW__API_AUTH__JWT_SECRET="test-only-secret",
+        AIRFLOW__CORE__TEST_CONNECTION="Enabled",  # the Test button's endpoint
     )
     migrate = subprocess.run(
         [*airflow_cmd(), "db", "migrate"], env=env, capture_output=True, text=True, timeout=180
@@ -178,3 +179,37 @@ def test_no_secret_field_leaks_a_default(hook_meta: dict) -> None:
         assert (
             got["value"] is None or isinstance(got["value"], (bool, int, float)) or len(got["value"]) < 40
         ), name
+
+
+def _post(url: str, body: dict, timeout: float = 60.0) -> tuple[int, bytes]:
+    request = urllib.request.Request(
+        url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}, method="POST"
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as resp:
+            return resp.status, resp.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+
+
+def test_the_test_button_endpoint_validates_and_never_shows_the_token_or_its_temporary_id(api_server):
+    """What the UI's Test button gets back (``POST /api/v2/connections/test``; Airflow runs the hook under a
+    temporary random connection id): field errors say "this connection", never the token."""
+    from airflow_provider_bulk_uploader.testing import running_demo_api
+
+    token = "ui-Test-Secret-91ab"
+    with running_demo_api(token=token, auth="header") as demo:
+        base = {"connection_id": "my_api", "conn_type": CONN_TYPE, "host": demo.url, "password": token}
+        status, body = _post(f"{api_server}/api/v2/connections/test", {**base, "extra": "{}"})
+        assert status == 200, body[:2000]
+        assert json.loads(body)["status"] is True, body
+
+        bad = {**base, "extra": json.dumps({"rate_limit_requests": token.lower(), "rate_limt_requests": 1})}
+        status, body = _post(f"{api_server}/api/v2/connections/test", bad)
+        assert status == 200, body[:2000]
+        result = json.loads(body)
+        assert result["status"] is False
+        message = result["message"]
+        assert "this connection" in message and "rate_limt_requests" in message, message
+        assert token.lower() not in message.lower(), message
+        assert "connection '" not in message, message  # no temporary id

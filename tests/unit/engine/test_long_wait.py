@@ -82,7 +82,7 @@ async def test_without_max_wait_a_long_retry_after_is_not_a_long_wait():
 
 
 def test_max_wait_is_validated():
-    with pytest.raises(ValueError, match="max_wait must be None or a number of seconds >= 0, got -1"):
+    with pytest.raises(ValueError, match="max_wait must be a finite number of seconds >= 0, got -1"):
         UploadedData(ListStore(), url_maker=["http://x/1"], max_wait=-1)
 
 

@@ -12,6 +12,7 @@ from collections import Counter
 import pytest
 
 from airflow_provider_bulk_uploader import FetchReport, ListStore, UploadedData
+from airflow_provider_bulk_uploader.engine import defaults
 from tests.support.net import closed_port
 
 from .conftest import BACKENDS, fast_policy
@@ -178,10 +179,9 @@ async def test_same_origin_redirect_is_followed(demo, backend):
     assert demo.stats.by_path["/items/{id}"] == 5
 
 
-# Requests a redirect loop costs before the backend gives up: the first one plus its redirect limit.
-# The backends do not agree yet (aiohttp fast path: 10 redirects; httpx: its default 20).
-# TODO(hardening): once one engine default sets the limit for both, assert that one number here.
-REDIRECT_LOOP_REQUESTS = {"aiohttp": 10 + 1, "httpx": 20 + 1}
+# Requests a redirect loop costs before either backend gives up: the first one plus the shared redirect
+# limit (defaults.MAX_REDIRECTS, which both the aiohttp fast path and httpx use).
+REDIRECT_LOOP_REQUESTS = defaults.MAX_REDIRECTS + 1
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -193,7 +193,7 @@ async def test_redirect_loop_is_a_bounded_transport_failure(demo, backend):
     assert report.failed == 1
     failure = report.failures[0]
     assert failure.status is None and "redirect" in failure.error.lower()
-    assert demo.stats.total == REDIRECT_LOOP_REQUESTS[backend]  # followed the limit's hops, then gave up
+    assert demo.stats.total == REDIRECT_LOOP_REQUESTS  # followed the limit's hops, then gave up
 
 
 # Regression (fixed in 670120f): httpx applied `timeout` per read, so a trickling body never timed out.

@@ -1,0 +1,364 @@
+"""The connection's extra fields, as one table: name, type, bounds, default, UI label and description.
+
+Everything about an extra is read from its row: the hook parses and validates the connection's extras with
+:func:`parse_extras`, per-task overrides go through :func:`parse_value` with the same row, and
+``get_provider_info()`` builds the UI form (``conn-fields``) from :func:`conn_fields`. Adding an extra is
+adding a row to :data:`EXTRA_FIELDS` (its value is then ``BulkFetchSettings.option(name)``).
+
+This module imports nothing from Airflow (``get_provider_info()`` reads it at start-up); errors are
+:class:`ExtraFieldError` (a ``ValueError``), which the hook turns into ``BulkFetchConfigError`` with the
+connection's id and the token scrubbed.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import math
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from airflow_provider_bulk_uploader.engine import defaults
+from airflow_provider_bulk_uploader.engine.validation import require_http_url
+
+__all__ = [
+    "AUTH_TYPES",
+    "CONN_TYPE",
+    "EXTRA_FIELDS",
+    "ExtraField",
+    "ExtraFieldError",
+    "conn_fields",
+    "field_named",
+    "parse_extras",
+    "parse_value",
+]
+
+CONN_TYPE = "bulk_fetch"
+AUTH_TYPES = ("header", "query", "bearer", "basic", "none")
+#: Prefix of the keys older Airflow forms wrote extras under: ``extra__bulk_fetch__<name>``.
+LEGACY_PREFIX = f"extra__{CONN_TYPE}__"
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+class ExtraFieldError(ValueError):
+    """An extra (or an override of one) has a bad value, or the key is unknown."""
+
+
+@dataclass(frozen=True)
+class ExtraField:
+    """One row of the table.
+
+    :param name: the key in the connection's extras (and the operator argument that overrides it, if any).
+    :param kind: ``int``, ``float`` (seconds), ``bool``, ``str``, ``choice``, ``headers`` (JSON object),
+        ``origins`` (list of URLs) or ``path`` (relative to the base URL).
+    :param minimum: / :param maximum: inclusive bounds for ``int``; for ``float`` the value must be
+        ``> minimum`` and ``<= maximum``. Non-finite numbers are always refused.
+    :param default: the value when the extra is absent or empty (read from ``engine/defaults.py``).
+    :param overridable: whether a task may override it (``BulkFetchSettings.with_overrides``).
+    :param ui_type: JSON-schema type(s) for the UI form.
+    """
+
+    name: str
+    kind: str
+    label: str
+    description: str
+    default: Any = None
+    minimum: float | None = None
+    maximum: float | None = None
+    choices: tuple[str, ...] = ()
+    overridable: bool = False
+    ui_type: Any = None
+    ui_default: Any = None
+
+    def ui(self) -> dict[str, Any]:
+        """The ``conn-fields`` entry Airflow's connection form is built from."""
+        schema: dict[str, Any] = {"type": self.ui_type}
+        if self.choices:
+            schema["enum"] = list(self.choices)
+        if self.kind == "int" and self.minimum is not None:
+            schema["minimum"] = int(self.minimum)
+        if self.kind == "float" and self.minimum is not None:
+            schema["exclusiveMinimum"] = self.minimum
+        if self.maximum is not None:
+            schema["maximum"] = self.maximum
+        default = self.ui_default if self.ui_default is not None else self.default
+        if default is not None:
+            schema["default"] = default
+        return {"label": self.label, "description": self.description, "schema": schema}
+
+
+EXTRA_FIELDS: tuple[ExtraField, ...] = (
+    ExtraField(
+        "auth_type",
+        "choice",
+        "Auth type",
+        "How the API token (the Password field) is sent: 'header' (header named by Auth name), 'query' "
+        "(query parameter named by Auth name), 'bearer' (Authorization: Bearer), 'basic' (Login + "
+        "Password) or 'none'. Default: 'header' with a token, 'none' without.",
+        choices=AUTH_TYPES,
+        ui_type="string",
+        ui_default="header",
+    ),
+    ExtraField(
+        "auth_name",
+        "str",
+        "Auth name",
+        "Header name (auth_type=header, e.g. X-API-Key) or query parameter name (auth_type=query, "
+        "e.g. api_key).",
+        ui_type=["string", "null"],
+        ui_default="X-API-Key",
+    ),
+    ExtraField(
+        "rate_limit_requests",
+        "int",
+        "Rate limit: requests",
+        "At most this many requests per rate-limit period, retries included, e.g. 10. Empty = no limit.",
+        minimum=1,
+        maximum=defaults.MAX_RATE_LIMIT_REQUESTS,
+        overridable=True,
+        ui_type=["integer", "null"],
+    ),
+    ExtraField(
+        "rate_limit_period_seconds",
+        "float",
+        "Rate limit: period (seconds)",
+        f"Length of the rate-limit window in seconds (default {defaults.RATE_LIMIT_PERIOD_SECONDS:g}).",
+        default=defaults.RATE_LIMIT_PERIOD_SECONDS,
+        minimum=0,
+        maximum=defaults.MAX_SECONDS,
+        overridable=True,
+        ui_type=["number", "null"],
+    ),
+    ExtraField(
+        "max_concurrency",
+        "int",
+        "Max concurrency",
+        f"Requests in flight at once (default {defaults.MAX_CONCURRENCY}).",
+        default=defaults.MAX_CONCURRENCY,
+        minimum=1,
+        maximum=defaults.MAX_CONCURRENCY_LIMIT,
+        overridable=True,
+        ui_type=["integer", "null"],
+    ),
+    ExtraField(
+        "timeout_seconds",
+        "float",
+        "Timeout (seconds)",
+        f"Timeout of one attempt in seconds (default {defaults.TIMEOUT_SECONDS:g}).",
+        default=defaults.TIMEOUT_SECONDS,
+        minimum=0,
+        maximum=defaults.MAX_SECONDS,
+        overridable=True,
+        ui_type=["number", "null"],
+    ),
+    ExtraField(
+        "headers",
+        "headers",
+        "Extra headers (JSON)",
+        'JSON object of headers sent with every request, e.g. {"Accept": "application/json"}.',
+        ui_type=["string", "null"],
+    ),
+    ExtraField(
+        "verify_ssl",
+        "bool",
+        "Verify SSL",
+        "Verify the server's TLS certificate (default true).",
+        default=True,
+        ui_type=["boolean", "null"],
+    ),
+    ExtraField(
+        "test_path",
+        "path",
+        "Test path",
+        "Path (relative to the base URL) the Test button GETs, e.g. /health; empty = the base URL.",
+        ui_type=["string", "null"],
+    ),
+    ExtraField(
+        "allowed_origins",
+        "origins",
+        "Allowed origins",
+        "Other origins that may receive the API token, for APIs spanning hosts, e.g. "
+        '["https://files.example.com"]. Empty = only the Base URL\'s origin; a request elsewhere (an '
+        "absolute endpoint, a next-page link, a redirect) is sent without credentials.",
+        ui_type=["string", "null"],
+    ),
+)
+
+_BY_NAME = {f.name: f for f in EXTRA_FIELDS}
+
+
+def field_named(name: str) -> ExtraField:
+    """The row for ``name``; :class:`ExtraFieldError` with a suggestion when there is none."""
+    try:
+        return _BY_NAME[name]
+    except KeyError:
+        raise ExtraFieldError(_unknown(name)) from None
+
+
+def conn_fields() -> dict[str, Any]:
+    """``conn-fields`` for ``get_provider_info()``: one entry per row, in table order."""
+    return {f.name: f.ui() for f in EXTRA_FIELDS}
+
+
+def _unknown(key: str) -> str:
+    close = difflib.get_close_matches(key.removeprefix(LEGACY_PREFIX), list(_BY_NAME), n=1, cutoff=0.6)
+    hint = f"did you mean `{close[0]}`? " if close else ""
+    return f"unknown extra field {key!r}: {hint}Known fields: {', '.join(_BY_NAME)}"
+
+
+def _is_airflow_key(key: str) -> bool:
+    """Keys Airflow's own forms may leave in the extras: another connection type's ``extra__<type>__*``
+    (kept when a connection's type was changed in the UI)."""
+    return key.startswith("extra__") and not key.startswith(LEGACY_PREFIX) and key.count("__") >= 2
+
+
+def parse_extras(extras: Mapping[str, Any], source: str) -> dict[str, Any]:
+    """Every row's value from ``extras`` (``extra__bulk_fetch__<name>`` accepted too), validated, with the
+    row's default when absent or empty. Unknown keys are refused with the closest known name.
+
+    :param source: how messages name the connection, e.g. ``"connection 'x'"``.
+    """
+    where = f"{source} field"
+    values: dict[str, Any] = {}
+    for key, value in extras.items():
+        if not isinstance(key, str):
+            raise ExtraFieldError(f"{source}: extra keys must be strings, got {key!r}")
+        name = key.removeprefix(LEGACY_PREFIX)
+        if name not in _BY_NAME:
+            if _is_airflow_key(key):
+                continue
+            raise ExtraFieldError(f"{source}: {_unknown(key)}")
+        if _empty(value) or (name in values and key.startswith(LEGACY_PREFIX)):
+            continue  # the plain key wins over its legacy twin
+        values[name] = value
+    return {f.name: parse_value(f, values.get(f.name), where) for f in EXTRA_FIELDS}
+
+
+def _empty(value: Any) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
+def parse_value(row: ExtraField, value: Any, where: str) -> Any:
+    """``value`` for ``row`` validated and converted (``None``/empty -> the row's default)."""
+    if _empty(value):
+        return row.default
+    return _PARSERS[row.kind](row, value, f"{where} {row.name!r}")
+
+
+def _fail(what: str, expected: str, value: Any) -> ExtraFieldError:
+    shown = repr(value) if len(repr(value)) <= 80 else f"{type(value).__name__} of {len(repr(value))} chars"
+    return ExtraFieldError(f"{what} must be {expected}, got {shown}")
+
+
+def _number(row: ExtraField, value: Any, what: str) -> float | int:
+    whole = row.kind == "int"
+    kind = "a whole number" if whole else "a number"
+    if isinstance(value, bool):  # True is an int to Python, and would mean 1 request per period
+        raise _fail(what, f"{kind}, not true/false", value)
+    try:
+        number = float(value) if isinstance(value, (str, int, float)) else math.nan
+    except (ValueError, OverflowError):
+        raise _fail(what, kind, value) from None
+    if math.isnan(number) and not isinstance(value, (str, int, float)):
+        raise _fail(what, kind, value)
+    if not math.isfinite(number):
+        raise _fail(what, f"a finite number{' of seconds' if not whole else ''}", value)
+    if whole and not number.is_integer():
+        raise _fail(what, kind, value)
+    if row.minimum is not None and (number < row.minimum if whole else number <= row.minimum):
+        positive = row.minimum == (1 if whole else 0)
+        raise _fail(what, "> 0" if positive else f"{'>=' if whole else '>'} {row.minimum:g}", value)
+    if row.maximum is not None and number > row.maximum:
+        raise _fail(what, f"<= {row.maximum:g}", value)
+    return int(number) if whole else number
+
+
+def _bool(row: ExtraField, value: Any, what: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("true", "1", "yes", "on"):
+        return True
+    if text in ("false", "0", "no", "off"):
+        return False
+    raise _fail(what, "true or false", value)
+
+
+def _str(row: ExtraField, value: Any, what: str) -> str:
+    if not isinstance(value, str) or _CONTROL.search(value):
+        raise _fail(what, "a string without control characters", value)
+    return value.strip()
+
+
+def _choice(row: ExtraField, value: Any, what: str) -> str:
+    text = value.strip().lower() if isinstance(value, str) else value
+    if text not in row.choices:
+        raise _fail(what, f"one of {', '.join(row.choices)}", value)
+    return str(text)
+
+
+def _headers(row: ExtraField, value: Any, what: str) -> dict[str, str]:
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError as exc:
+            raise ExtraFieldError(
+                f"{what} must be a JSON object of header names to values; not valid JSON ({exc.msg})"
+            ) from None
+    if not isinstance(value, Mapping):
+        raise ExtraFieldError(
+            f"{what} must be a JSON object of header names to values, got {type(value).__name__}"
+        )
+    headers: dict[str, str] = {}
+    for key, item in value.items():
+        if not isinstance(key, str) or not re.fullmatch(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+", key):
+            raise ExtraFieldError(f"{what} has an invalid header name {key!r}")
+        if item is None or isinstance(item, (dict, list)):
+            raise ExtraFieldError(f"{what}[{key!r}] must be a string or a number, got {type(item).__name__}")
+        text = json.dumps(item) if isinstance(item, bool) else str(item)
+        if _CONTROL.search(text.replace("\t", "")):
+            raise ExtraFieldError(f"{what}[{key!r}] must not contain control characters (CR, LF ...)")
+        headers[key] = text
+    return headers
+
+
+def _origins(row: ExtraField, value: Any, what: str) -> tuple[str, ...]:
+    if isinstance(value, str):
+        text = value.strip()
+        if text.startswith("["):
+            try:
+                value = json.loads(text)
+            except json.JSONDecodeError as exc:
+                raise ExtraFieldError(f"{what} is not a valid JSON list ({exc.msg})") from None
+        else:
+            value = [v for v in re.split(r"[\s,]+", text) if v]
+    if not isinstance(value, (list, tuple)):
+        raise _fail(what, 'a list of URLs like ["https://files.example.com"]', value)
+    origins = []
+    for index, item in enumerate(value):
+        try:
+            origins.append(require_http_url(f"{what}[{index}]", item).rstrip("/"))
+        except (TypeError, ValueError) as exc:
+            raise ExtraFieldError(str(exc)) from None
+    return tuple(origins)
+
+
+def _path(row: ExtraField, value: Any, what: str) -> str:
+    text = _str(row, value, what)
+    if "://" in text or text.startswith("//"):
+        raise _fail(what, "a path relative to the Base URL like /health (not another URL)", value)
+    return text
+
+
+_PARSERS: dict[str, Callable[[ExtraField, Any, str], Any]] = {
+    "int": _number,
+    "float": _number,
+    "bool": _bool,
+    "str": _str,
+    "choice": _choice,
+    "headers": _headers,
+    "origins": _origins,
+    "path": _path,
+}

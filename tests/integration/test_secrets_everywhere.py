@@ -1,0 +1,147 @@
+"""DEBUG everything, every auth kind, both backends, through redirects (same origin, another origin, a
+``Location`` that carries the token) and failures (5xx with retries, 401, dropped connections, invalid JSON,
+a URL on another origin): the token appears nowhere — not in any log line of any logger (root, aiohttp,
+httpx, httpcore and its children, tenacity, ours, Airflow's), not in stdout/stderr, the report, the failure
+file, the manifest, the XCom summary and records, nor in exception texts — in none of its forms: as is,
+lower/upper case, URL-encoded, base64 in Basic auth. And the other origin never receives it (issue 8)."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import logging
+import os
+import tempfile
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import quote, quote_plus
+
+import pytest
+
+# Airflow reads its configuration at import: give it a throwaway home unless a conftest already did
+os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="bulk-fetch-secrets-"))
+os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
+
+from airflow_provider_bulk_uploader.exceptions import BulkFetchFailuresError
+from airflow_provider_bulk_uploader.operators.bulk_fetch import BulkFetchOperator
+from airflow_provider_bulk_uploader.testing import running_demo_api
+
+pytestmark = pytest.mark.integration
+
+MODES = {"header": "X-API-Key", "query": "api_key", "bearer": None, "basic": None}
+BACKENDS = ("aiohttp", "httpx")
+LOGGERS = ("", "aiohttp", "httpx", "httpcore", "tenacity", "airflow_provider_bulk_uploader", "airflow")
+
+
+def _variants(token: str) -> list[str]:
+    """The token's forms, plus its random core: a leak in any other encoding still shows the core."""
+    basic = base64.b64encode(f"user:{token}".encode()).decode()
+    core = token.split("+")[1].split("/")[0]
+    found = {token, token.lower(), token.upper(), quote(token, safe=""), quote_plus(token), basic, core}
+    return sorted(found | {basic.lower(), core.upper()})
+
+
+@pytest.fixture
+def debug_everything() -> Iterator[io.StringIO]:
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setLevel(logging.DEBUG)
+    handler.setFormatter(logging.Formatter("%(name)s %(levelname)s %(message)s"))
+    saved = {name: logging.getLogger(name).level for name in LOGGERS}
+    root = logging.getLogger()
+    root.addHandler(handler)
+    for name in LOGGERS:
+        logging.getLogger(name).setLevel(logging.DEBUG)
+    try:
+        yield stream
+    finally:
+        root.removeHandler(handler)
+        for name, level in saved.items():
+            logging.getLogger(name).setLevel(level)
+
+
+def _context(tmp: Path) -> dict:
+    from tests.unit.provider.helpers import make_context, utc
+
+    return make_context(utc(2024, 1, 1), utc(2024, 1, 2))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("mode", list(MODES))
+def test_the_token_appears_nowhere(mode, backend, tmp_path, monkeypatch, capfd, debug_everything):
+    token = f"Sk+{uuid.uuid4().hex[:16]}/Mixed=Case"  # '+', '/', '=' change under URL/base64 encoding
+    with (
+        running_demo_api(token=token, auth=mode, auth_name=MODES[mode] or "X-API-Key") as api,
+        running_demo_api() as other,
+    ):
+        extra = {"auth_type": mode, **({"auth_name": MODES[mode]} if MODES[mode] else {})}
+        conn = {
+            "conn_type": "bulk_fetch",
+            "host": api.url,
+            "login": "user",
+            "password": token,
+            "extra": extra,
+        }
+        monkeypatch.setenv("AIRFLOW_CONN_SECRETS_TEST", json.dumps(conn))
+        echo = f"/status/404?api_key={token}"  # a Location that carries the token (quoted by the plan)
+        ids = [
+            "/items/1",  # same-origin redirect: credentials kept
+            f"{other.url}/items/2",  # cross-origin redirect: credentials dropped
+            echo,
+            "/status/503",  # retried, then a failure
+            "/drop",
+            "/invalid-json",
+            "/status/401",
+        ]
+        texts: list[str] = []
+        op = BulkFetchOperator(
+            task_id="fetch",
+            bulk_fetch_conn_id="secrets_test",
+            endpoint="/redirect?to={id}",
+            ids=ids,
+            store=f"file://{tmp_path}",
+            retry_max_attempts=2,
+            http_backend=backend,
+        )
+        with pytest.raises(BulkFetchFailuresError) as info:
+            op.execute(_context(tmp_path))
+        texts += [str(info.value), repr(info.value)]
+
+        op.store, op.max_failures = "xcom", 100
+        ctx = _context(tmp_path)
+        summary = op.execute(ctx)
+        texts += [json.dumps(summary), json.dumps(ctx["ti"].xcom, default=str)]
+        assert summary["succeeded"] == 2 and summary["failed"] == 5, summary
+
+        # an absolute endpoint on another origin: sent without credentials
+        absolute = BulkFetchOperator(
+            task_id="fetch",
+            bulk_fetch_conn_id="secrets_test",
+            endpoint=f"{other.url}/items/{{id}}",
+            ids=[3],
+            http_backend=backend,
+        )
+        texts.append(json.dumps(absolute.execute(_context(tmp_path))))
+
+        for request in other.requests:
+            seen = json.dumps([dict(request.headers), dict(request.query)])
+            for variant in _variants(token):
+                assert variant not in seen, (variant, seen)
+        assert any(
+            token in json.dumps(dict(r.headers)) + json.dumps(dict(r.query)) for r in api.requests
+        ) or (mode == "basic")
+
+    out, err = capfd.readouterr()
+    files = [p.read_text(errors="replace") for p in tmp_path.rglob("*") if p.is_file() and p.suffix != ".gz"]
+    assert any("failures" in p.name for p in tmp_path.rglob("*"))
+    everything = "\n".join([debug_everything.getvalue(), out, err, *texts, *files])
+    assert "httpcore" in everything or backend == "aiohttp"  # the child loggers were on and captured
+    for variant in _variants(token):
+        assert variant not in everything, (variant, _around(everything, variant))
+
+
+def _around(text: str, needle: str) -> str:
+    at = text.find(needle)
+    return text[max(0, at - 300) : at + 100]
