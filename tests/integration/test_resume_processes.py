@@ -5,6 +5,9 @@ in the unwritten buffer are fetched again). The demo API runs in this process an
 * SIGTERM: a child process runs ``dag.test()`` of ``it_resume_sigterm`` (retries=1) on its own SQLite
   metadata database; the task runs in that process under Airflow's task runner, whose SIGTERM handler calls
   ``on_kill``. Airflow then retries the task in the same run: the retry resumes from the task state store.
+* SIGTERM to ``airflow tasks test`` (same task runner, same ``_run_task`` as ``dag.test()``) of a dag run created
+  with ``airflow dags trigger``: the task fails after flush + checkpoint; a second ``airflow tasks test`` of the
+  same run resumes from the task state store (``tasks test`` keeps the try number: it reports try 0).
 * kill -9: a child process runs one try of the operator (``tests/support/resume_child.py``, progress journal
   next to the parts) and is SIGKILLed at ~50 %; a second child runs try 2.
 """
@@ -27,7 +30,7 @@ from typing import Any
 import pytest
 
 from airflow_provider_bulk_uploader.testing import running_demo_api
-from tests.support.processes import airflow_env, stop_process_group
+from tests.support.processes import airflow_cmd, airflow_env, stop_process_group
 
 pytestmark = [pytest.mark.integration, pytest.mark.airflow, pytest.mark.timeout(300)]
 
@@ -126,6 +129,60 @@ def test_sigterm_flushes_checkpoints_and_the_retry_resumes(tmp_path):
     assert len(twice) <= 4, f"only requests in flight at the signal are sent again: {twice}"
     later = {int(r.path.rsplit("/", 1)[1]) for r in requests[killed_at:]}
     assert not later & stored_by_try_1
+
+
+def test_sigterm_to_airflow_tasks_test_and_the_next_run_resumes(tmp_path):
+    home = tmp_path / "home"
+    (home / "dags").mkdir(parents=True)
+    shutil.copy(DAGS, home / "dags" / DAGS.name)
+    out = tmp_path / "out"
+    env = airflow_env(home, f"sqlite:///{home / 'airflow.db'}")
+    env["PYTHONPATH"] = str(REPO)
+    airflow = airflow_cmd()
+    for args in (
+        ["db", "migrate"],
+        ["dags", "reserialize"],
+        [
+            "dags",
+            "trigger",
+            "it_resume_sigterm",
+            "-r",
+            "resume_run",
+            "--conf",
+            json.dumps({"store": f"file://{out}"}),
+        ],
+    ):
+        done = subprocess.run(airflow + args, env=env, capture_output=True, text=True, timeout=180)
+        assert done.returncode == 0, (args, done.stdout[-2000:], done.stderr[-2000:])
+    task_test = [*airflow, "tasks", "test", "it_resume_sigterm", "fetch", "resume_run"]
+    with running_demo_api(token=TOKEN) as api:
+        env["AIRFLOW_CONN_BULK_FETCH_DEFAULT"] = conn(api.url)
+        proc = subprocess.Popen(
+            task_test,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
+        )
+        try:
+            wait_for(lambda: len(served(api)) >= 100, 180, proc)
+            os.kill(proc.pid, signal.SIGTERM)
+            first, _ = proc.communicate(timeout=120)
+        finally:
+            stop_process_group(proc)
+        killed_at = len(api.requests)
+        second = subprocess.run(task_test, env=env, capture_output=True, text=True, timeout=180)
+        requests = served(api)
+    assert "units are stored and recorded in the task state store" in first, first[-3000:]
+    assert "resuming from try" in second.stdout + second.stderr, (second.stdout + second.stderr)[-3000:]
+    _, manifest, by_try = read_output(out)
+    records = sorted(i for ids in by_try.values() for i in ids)
+    assert records == list(range(300)) and manifest["units_skipped"] >= 80
+    stored_first = manifest["units_skipped"]
+    counts = Counter(int(r.path.rsplit("/", 1)[1]) for r in requests if r.status == 200)
+    assert sum(1 for n in counts.values() if n > 1) <= 4, "only requests in flight at the signal again"
+    assert len(served(api, killed_at)) <= 300 - stored_first + 4
 
 
 def test_kill_9_loses_only_in_flight_and_unwritten_units(tmp_path):
