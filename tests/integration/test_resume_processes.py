@@ -5,9 +5,9 @@ in the unwritten buffer are fetched again). The demo API runs in this process an
 * SIGTERM: a child process runs ``dag.test()`` of ``it_resume_sigterm`` (retries=1) on its own SQLite
   metadata database; the task runs in that process under Airflow's task runner, whose SIGTERM handler calls
   ``on_kill``. Airflow then retries the task in the same run: the retry resumes from the task state store.
-* SIGTERM to ``airflow tasks test`` (same task runner, same ``_run_task`` as ``dag.test()``) of a dag run created
-  with ``airflow dags trigger``: the task fails after flush + checkpoint; a second ``airflow tasks test`` of the
-  same run resumes from the task state store (``tasks test`` keeps the try number: it reports try 0).
+* SIGTERM to ``airflow tasks test`` (same task runner, same ``_run_task`` as ``dag.test()``) of a dag run
+  created with ``airflow dags trigger``: the task fails after flush + checkpoint; a second ``airflow tasks
+  test`` of the same run resumes from the task state store (``tasks test`` keeps the try number: try 0).
 * kill -9: a child process runs one try of the operator (``tests/support/resume_child.py``, progress journal
   next to the parts) and is SIGKILLed at ~50 %; a second child runs try 2.
 """
