@@ -6,7 +6,7 @@ package root re-exports as the original ``bulk_uploader`` API.
 
 from .api_calls import GetAPICall
 from .auth import BasicAuth, BearerAuth, HeaderAuth, QueryParamsAuth
-from .errors import FetchError, HTTPStatusError, InvalidJSONError, TransportError
+from .errors import FetchError, HTTPStatusError, InvalidJSONError, LongWait, TransportError
 from .iterators import days_intervals, id_iterator, loading_urls
 from .orchestrator import UploadedData
 from .pagination import (
@@ -44,6 +44,7 @@ __all__ = [
     "JSONLinkPaginator",
     "JsonlFileStore",
     "ListStore",
+    "LongWait",
     "OffsetPaginator",
     "PageNumberPaginator",
     "Paginator",

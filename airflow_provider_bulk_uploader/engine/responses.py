@@ -60,8 +60,13 @@ def decode_json_response(status: int, header: Callable[[str], str | None], body:
                 url=redact_url(url),
                 status=status,
             ) from None
-    retry_after = parse_retry_after(header("Retry-After")) if status in (429, 503) else None
-    raise HTTPStatusError(url=redact_url(url), status=status, retry_after=retry_after)
+    raw = header("Retry-After") if status in (429, 503) else None
+    raise HTTPStatusError(
+        url=redact_url(url),
+        status=status,
+        retry_after=parse_retry_after(raw),
+        requested_wait=parse_retry_after(raw, cap=None),
+    )
 
 
 def to_fetch_error(exc: BaseException, url: str) -> FetchError:
@@ -77,8 +82,13 @@ def to_fetch_error(exc: BaseException, url: str) -> FetchError:
     if isinstance(exc, httpx.HTTPStatusError):
         response = exc.response
         status = response.status_code
-        retry_after = parse_retry_after(response.headers.get("Retry-After")) if status in (429, 503) else None
-        return HTTPStatusError(url=shown, status=status, retry_after=retry_after)
+        raw = response.headers.get("Retry-After") if status in (429, 503) else None
+        return HTTPStatusError(
+            url=shown,
+            status=status,
+            retry_after=parse_retry_after(raw),
+            requested_wait=parse_retry_after(raw, cap=None),
+        )
     if isinstance(exc, ValueError):  # includes aiohttp.InvalidURL and json.JSONDecodeError
         kind = InvalidJSONError if type(exc).__name__ == "JSONDecodeError" else FetchError
         return kind(_message(exc, shown), url=shown)

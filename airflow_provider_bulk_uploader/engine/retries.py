@@ -39,10 +39,12 @@ __all__ = ["CoolDown", "default_retry_policy", "is_retryable", "parse_retry_afte
 MAX_RETRY_AFTER_SECONDS = defaults.MAX_RETRY_AFTER_SECONDS
 
 
-def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
+def parse_retry_after(
+    value: str | None, *, now: float | None = None, cap: float | None = MAX_RETRY_AFTER_SECONDS
+) -> float | None:
     """Seconds to wait from a ``Retry-After`` header: delta-seconds (``"120"``) or an HTTP-date
     (``"Wed, 21 Oct 2015 07:28:00 GMT"``). ``None`` when absent or unparsable; never negative;
-    clipped to :data:`MAX_RETRY_AFTER_SECONDS`."""
+    clipped to ``cap`` (default :data:`MAX_RETRY_AFTER_SECONDS`; ``None``: not clipped)."""
     if not value:
         return None
     value = value.strip()
@@ -58,7 +60,8 @@ def parse_retry_after(value: str | None, *, now: float | None = None) -> float |
         seconds = when.timestamp() - (time.time() if now is None else now)
     if seconds != seconds:  # NaN
         return None
-    return min(max(seconds, 0.0), MAX_RETRY_AFTER_SECONDS)
+    seconds = max(seconds, 0.0)
+    return seconds if cap is None else min(seconds, cap)
 
 
 def is_retryable(exc: BaseException) -> bool:
@@ -127,6 +130,12 @@ class CoolDown:
         until = asyncio.get_running_loop().time() + seconds
         if until > self._until:
             self._until = until
+
+    def remaining(self) -> float:
+        """Seconds left of the current pause (0.0 when none)."""
+        if self._until == 0.0:
+            return 0.0
+        return max(self._until - asyncio.get_running_loop().time(), 0.0)
 
     async def wait(self) -> None:
         if self._until == 0.0:
