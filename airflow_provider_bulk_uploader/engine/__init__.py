@@ -6,7 +6,14 @@ package root re-exports as the original ``bulk_uploader`` API.
 
 from .api_calls import GetAPICall
 from .auth import BasicAuth, BearerAuth, HeaderAuth, QueryParamsAuth
-from .errors import FetchError, HTTPStatusError, InvalidJSONError, RateLimitBackendError, TransportError
+from .errors import (
+    FetchError,
+    HTTPStatusError,
+    InvalidJSONError,
+    LongWait,
+    RateLimitBackendError,
+    TransportError,
+)
 from .iterators import days_intervals, id_iterator, loading_urls
 from .orchestrator import UploadedData
 from .pagination import (
@@ -46,6 +53,7 @@ __all__ = [
     "JsonlFileStore",
     "Limiter",
     "ListStore",
+    "LongWait",
     "OffsetPaginator",
     "PageNumberPaginator",
     "Paginator",

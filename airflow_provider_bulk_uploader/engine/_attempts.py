@@ -11,7 +11,7 @@ from tenacity import AsyncRetrying, RetryError
 
 from . import defaults
 from ._transports import Fetch
-from .errors import FetchError, RateLimitBackendError
+from .errors import FetchError, LongWait, RateLimitBackendError
 from .ratelimit import Limiter
 from .redaction import redact_url
 from .report import Failure, FetchReport
@@ -30,6 +30,9 @@ class Attempts:
     :param policy: the tenacity policy entered after a failed first attempt.
     :param default_policy: ``policy`` is the engine's default, so a non-retryable first error (a 404) ends
         the URL at once without entering tenacity.
+    :param max_wait: seconds; a pause longer than this (an answer's ``Retry-After`` before its cap, or the
+        shared cool-down left) raises :class:`~.errors.LongWait` instead of being waited out. ``None``
+        (default): every pause is waited out.
     """
 
     def __init__(
@@ -39,12 +42,14 @@ class Attempts:
         policy: AsyncRetrying,
         *,
         default_policy: bool,
+        max_wait: float | None = None,
     ) -> None:
         self.report = report
         self.limiter = limiter
         self.cooldown = CoolDown()
         self.policy = policy
         self.default_policy = default_policy
+        self.max_wait = max_wait
         self.debug = logger.isEnabledFor(logging.DEBUG)
 
     async def fetch(self, url: str, fetch: Fetch, *, stream: str | None = None) -> Any:
@@ -67,11 +72,15 @@ class Attempts:
             ticket = await limiter.acquire()
             while cooldown.paused and cooldown.remaining() > 0:
                 limiter.release(ticket)
+                if self.max_wait is not None:
+                    self._check_wait(cooldown.remaining(), None)
                 await cooldown.wait()
                 ticket = await limiter.acquire()
         started = time.monotonic() if self.debug else 0.0
         try:
             if cooldown.paused:
+                if self.max_wait is not None:
+                    self._check_wait(cooldown.remaining(), None)
                 await cooldown.wait()
             self.report.attempts += 1
             data = await fetch(url)
@@ -84,6 +93,8 @@ class Attempts:
                 cooldown.pause(pause)
                 if limiter is not None:
                     limiter.pause(pause)  # every process sharing the limiter's budget
+            if self.max_wait is not None and error.requested_wait is not None:
+                self._check_wait(error.requested_wait, error.url)
             if self.debug:
                 logger.debug("GET %s failed after %.1f ms: %s", error.url, _ms_since(started), error)
             raise error from None
@@ -109,8 +120,12 @@ class Attempts:
                         raise pending.pop()  # replay the first failure so tenacity counts and waits for it
                     attempts += 1
                     return await self.attempt(url, fetch)
+        except LongWait:
+            raise
         except RetryError as exc:
             last = exc.last_attempt.exception() or exc
+            if isinstance(last, LongWait):  # a user policy that retried it
+                raise last from None
         except FetchError as exc:
             last = exc
         except RateLimitBackendError:
@@ -120,6 +135,11 @@ class Attempts:
         error = last if isinstance(last, FetchError) else to_fetch_error(last, url)
         self.fail(url, error.status, str(error), attempts, stream=stream)
         return FAILED
+
+    def _check_wait(self, seconds: float, url: str | None) -> None:
+        """Raise :class:`~.errors.LongWait` when a pause of ``seconds`` exceeds ``max_wait``."""
+        if self.max_wait is not None and seconds > self.max_wait:
+            raise LongWait(until=time.time() + seconds, seconds=seconds, url=url)
 
     def fail(
         self, url: str, status: int | None, error: str, attempts: int, *, stream: str | None = None

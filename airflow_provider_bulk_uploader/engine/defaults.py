@@ -77,6 +77,14 @@ RECORDS_PER_PART = 10_000
 XCOM_MAX_BYTES = 1024 * 1024
 #: Failures listed in the XCom summary (all of them go to the failure report in object storage).
 SUMMARY_FAILURES = 20
+#: A pause (Retry-After, quota reset, shared cool-down) longer than this many seconds makes a deferrable
+#: operator checkpoint and defer to the triggerer instead of sleeping in its worker slot.
+DEFER_AFTER_SECONDS = 60.0
+#: With a checkpoint, buffered records older than this many seconds are written as a (smaller) part and
+#: recorded, so a kill -9 loses at most about this much fetching (plus what is in flight and batched).
+CHECKPOINT_EVERY_SECONDS = 60.0
+#: Key of the progress checkpoint in Airflow's task state store (``context["task_state_store"]``).
+PROGRESS_STATE_KEY = "bulk_fetch_progress"
 
 # -- pagination (names as in dlt's REST client) ------------------------------------------------------------
 #: ``json_link``: where the next page's URL is in the body.

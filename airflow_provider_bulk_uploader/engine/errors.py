@@ -5,7 +5,16 @@ Every message is built from a redacted URL, so it is safe to log or to put in a 
 
 from __future__ import annotations
 
-__all__ = ["FetchError", "HTTPStatusError", "InvalidJSONError", "RateLimitBackendError", "TransportError"]
+from typing import Any
+
+__all__ = [
+    "FetchError",
+    "HTTPStatusError",
+    "InvalidJSONError",
+    "LongWait",
+    "RateLimitBackendError",
+    "TransportError",
+]
 
 
 class FetchError(Exception):
@@ -13,29 +22,47 @@ class FetchError(Exception):
 
     :param url: the URL, already redacted.
     :param status: the HTTP status, or ``None`` when no response arrived.
-    :param retry_after: seconds the server asked us to wait (``Retry-After``), if any.
+    :param retry_after: seconds the server asked us to wait (``Retry-After``), if any, capped at
+        ``defaults.MAX_RETRY_AFTER_SECONDS`` (what a retry waits).
+    :param requested_wait: the same wait before that cap (what ``UploadedData(max_wait=...)`` compares);
+        defaults to ``retry_after``.
     """
 
     #: Whether the default retry policy retries this error.
     retryable: bool = False
 
     def __init__(
-        self, message: str, *, url: str, status: int | None = None, retry_after: float | None = None
+        self,
+        message: str,
+        *,
+        url: str,
+        status: int | None = None,
+        retry_after: float | None = None,
+        requested_wait: float | None = None,
     ):
         super().__init__(message)
         self.url = url
         self.status = status
         self.retry_after = retry_after
+        self.requested_wait = retry_after if requested_wait is None else requested_wait
 
 
 class HTTPStatusError(FetchError):
     """The server answered with a non-2xx status. 408, 429 and 5xx are retryable."""
 
-    def __init__(self, *, url: str, status: int, retry_after: float | None = None, reason: str = ""):
+    def __init__(
+        self,
+        *,
+        url: str,
+        status: int,
+        retry_after: float | None = None,
+        reason: str = "",
+        requested_wait: float | None = None,
+    ):
         text = f"HTTP {status}{' ' + reason if reason else ''} for GET {url}"
         if retry_after is not None:
             text += f" (Retry-After {retry_after:g} s)"
-        super().__init__(text, url=url, status=status, retry_after=retry_after)
+        super().__init__(text, url=url, status=status, retry_after=retry_after, requested_wait=requested_wait)
         self.retryable = status in (408, 429) or status >= 500
 
 
@@ -47,6 +74,30 @@ class TransportError(FetchError):
 
 class InvalidJSONError(FetchError):
     """A 2xx response whose body is not valid JSON. Not retried: the server said it succeeded."""
+
+
+class LongWait(Exception):
+    """The run stopped because it had to pause longer than ``UploadedData(max_wait=...)``.
+
+    Raised by :meth:`UploadedData.run` after the records already fetched were handed to the store and the
+    store flushed: nothing fetched is lost, and the URLs not yet stored can be fetched again from ``until``
+    (an Airflow operator defers to the triggerer until then instead of sleeping in a worker slot).
+
+    :param until: wall-clock time (``time.time()`` seconds since the epoch) from which requests may resume.
+    :param seconds: the pause that was asked for, in seconds (not capped).
+    :param url: the redacted URL whose answer asked for it (``None`` for a shared cool-down).
+    """
+
+    def __init__(self, *, until: float, seconds: float, url: str | None = None):
+        where = f" (from {url})" if url else ""
+        super().__init__(
+            f"a {seconds:g} s pause{where} is longer than max_wait; the run stopped to resume later"
+        )
+        self.until = until
+        self.seconds = seconds
+        self.url = url
+        #: the run's :class:`~.report.FetchReport` up to the stop (set by ``UploadedData.run``)
+        self.report: Any = None
 
 
 class RateLimitBackendError(RuntimeError):

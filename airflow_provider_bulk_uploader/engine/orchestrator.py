@@ -20,6 +20,7 @@ from ._paging import PagedRun
 from ._transports import Fetch, open_fetchers, open_page_fetchers, uses_fast_path
 from .api_calls import GetAPICall
 from .auth import CredentialAuth
+from .errors import LongWait
 from .interfaces import Store
 from .pagination import SinglePagePaginator, paginator_from
 from .progress import log_progress_every
@@ -73,6 +74,11 @@ class UploadedData:
         again (at most one ``period`` after the last response), so that a run starting right after this one
         with a fresh limiter — the next task in the same Airflow pool slot, the next turn of a loop — cannot
         crowd one window with this run's last requests. Default ``False``; the Airflow layer turns it on.
+    :param max_wait: seconds. When the run would have to pause longer than this (a 429/503 ``Retry-After``
+        — not capped at ``MAX_RETRY_AFTER_SECONDS`` for this comparison — or the shared cool-down), it stops
+        instead: workers stop, records already fetched are handed to the store and the store is flushed,
+        then :meth:`run` raises :class:`~.errors.LongWait` (``until`` = when to resume). ``None`` (default):
+        every pause is waited out.
     :param paginator: ``None`` (default): each URL is one request and its body one item for the store. Else
         each URL starts a stream of pages (every page one request under the same limit, retries and
         concurrency; every page body one item for the store): a :class:`~.pagination.Paginator`, a type
@@ -101,6 +107,7 @@ class UploadedData:
         progress_interval: float = defaults.PROGRESS_INTERVAL_SECONDS,
         http_backend: defaults.HttpBackend = defaults.HTTP_BACKEND,
         settle: bool = False,
+        max_wait: float | None = None,
         paginator: Any = None,
         record_path: str | None = None,
         credential_origins: Iterable[str] | None = None,
@@ -116,6 +123,8 @@ class UploadedData:
         require_seconds("timeout", timeout)
         require_seconds("progress_interval", progress_interval, allow_zero=True)
         require_bool("verify_ssl", verify_ssl)
+        if max_wait is not None:
+            require_seconds("max_wait", max_wait, allow_zero=True)
         if http_backend not in HTTP_BACKENDS:
             raise ValueError(f"http_backend must be one of {HTTP_BACKENDS}, got {http_backend!r}")
         if retry_policy is not None and not callable(getattr(retry_policy, "copy", None)):
@@ -145,6 +154,7 @@ class UploadedData:
         self.progress_interval = float(progress_interval)
         self.http_backend = http_backend
         self.settle = bool(settle)
+        self.max_wait = None if max_wait is None else float(max_wait)
         self._url_maker, self._total = _checked_urls(url_maker)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._task: asyncio.Task[Any] | None = None
@@ -204,6 +214,13 @@ class UploadedData:
         try:
             try:
                 await run.execute(iter(self._url_maker))
+            except LongWait as stop:
+                # URLs taken but interrupted count in neither succeeded nor failed: they are fetched on resume
+                report.requested = report.succeeded + report.failed
+                report.elapsed_seconds = time.monotonic() - started
+                stop.report = report
+                logger.info("bulk fetch stopped for a long pause (%s): %s", stop, report)
+                raise
             finally:
                 if progress is not None:
                     progress.cancel()
@@ -244,6 +261,7 @@ class _Run:
             self.limiter,
             spec.retry_policy if spec.retry_policy is not None else default_retry_policy(),
             default_policy=spec.retry_policy is None,
+            max_wait=spec.max_wait,
         )
         self.batcher = Batcher(spec.store, spec.batch_size)
 
@@ -282,7 +300,7 @@ class _Run:
             if data is FAILED:
                 continue
             report.succeeded += 1
-            await batcher.add(data)
+            await batcher.add(data, url)
 
 
 async def _settle(limiter: Limiter) -> None:

@@ -60,7 +60,12 @@ def decode_json_response(status: int, header: Callable[[str], str | None], body:
                 url=redact_url(url),
                 status=status,
             ) from None
-    raise HTTPStatusError(url=redact_url(url), status=status, retry_after=pause_after(status, header))
+    raise HTTPStatusError(
+        url=redact_url(url),
+        status=status,
+        retry_after=pause_after(status, header),
+        requested_wait=pause_after(status, header, cap=None),
+    )
 
 
 def to_fetch_error(exc: BaseException, url: str) -> FetchError:
@@ -77,7 +82,10 @@ def to_fetch_error(exc: BaseException, url: str) -> FetchError:
         response = exc.response
         status = response.status_code
         return HTTPStatusError(
-            url=shown, status=status, retry_after=pause_after(status, response.headers.get)
+            url=shown,
+            status=status,
+            retry_after=pause_after(status, response.headers.get),
+            requested_wait=pause_after(status, response.headers.get, cap=None),
         )
     if isinstance(exc, ValueError):  # includes aiohttp.InvalidURL and json.JSONDecodeError
         kind = InvalidJSONError if type(exc).__name__ == "JSONDecodeError" else FetchError

@@ -52,10 +52,12 @@ __all__ = [
 MAX_RETRY_AFTER_SECONDS = defaults.MAX_RETRY_AFTER_SECONDS
 
 
-def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
+def parse_retry_after(
+    value: str | None, *, now: float | None = None, cap: float | None = MAX_RETRY_AFTER_SECONDS
+) -> float | None:
     """Seconds to wait from a ``Retry-After`` header: delta-seconds (``"120"``) or an HTTP-date
     (``"Wed, 21 Oct 2015 07:28:00 GMT"``). ``None`` when absent or unparsable; never negative;
-    clipped to :data:`MAX_RETRY_AFTER_SECONDS`."""
+    clipped to ``cap`` (default :data:`MAX_RETRY_AFTER_SECONDS`; ``None``: not clipped)."""
     if not value:
         return None
     value = value.strip()
@@ -71,7 +73,8 @@ def parse_retry_after(value: str | None, *, now: float | None = None) -> float |
         seconds = when.timestamp() - (time.time() if now is None else now)
     if seconds != seconds:  # NaN
         return None
-    return min(max(seconds, 0.0), MAX_RETRY_AFTER_SECONDS)
+    seconds = max(seconds, 0.0)
+    return seconds if cap is None else min(seconds, cap)
 
 
 #: A reset value above this is an epoch timestamp (seconds; above 1e12: milliseconds), not a delta.
@@ -79,7 +82,7 @@ _EPOCH_SECONDS = 1_000_000_000
 _DRAFT_PARAM = re.compile(r"(?:^|[;,\s])(remaining|reset|r|t)\s*=\s*\"?(-?[0-9.]+)", re.IGNORECASE)
 
 
-def _reset_seconds(value: str, now: float | None) -> float | None:
+def _reset_seconds(value: str, now: float | None, cap: float | None) -> float | None:
     try:
         reset = float(value.strip())
     except ValueError:
@@ -90,10 +93,16 @@ def _reset_seconds(value: str, now: float | None) -> float | None:
         reset = (reset / 1000.0 if reset > _EPOCH_SECONDS * 1000 else reset) - (
             time.time() if now is None else now
         )
-    return min(max(reset, 0.0), MAX_RETRY_AFTER_SECONDS)
+    reset = max(reset, 0.0)
+    return reset if cap is None else min(reset, cap)
 
 
-def parse_ratelimit_reset(header: Callable[[str], str | None], *, now: float | None = None) -> float | None:
+def parse_ratelimit_reset(
+    header: Callable[[str], str | None],
+    *,
+    now: float | None = None,
+    cap: float | None = MAX_RETRY_AFTER_SECONDS,
+) -> float | None:
     """Seconds until the quota is back when the response's rate-limit headers say it is used up (remaining
     0), else ``None``. ``header(name)`` returns a header's value (case-insensitive lookup).
 
@@ -110,7 +119,7 @@ def parse_ratelimit_reset(header: Callable[[str], str | None], *, now: float | N
         remaining = params.get("r", params.get("remaining"))
         reset = params.get("t", params.get("reset"))
         if remaining is not None and reset is not None:
-            return _reset_seconds(reset, now) if float(remaining) <= 0 else None
+            return _reset_seconds(reset, now, cap) if float(remaining) <= 0 else None
     for prefix in ("RateLimit-", "X-RateLimit-"):
         remaining = header(prefix + "Remaining")
         if remaining is None:
@@ -121,18 +130,20 @@ def parse_ratelimit_reset(header: Callable[[str], str | None], *, now: float | N
         except ValueError:
             return None
         reset = header(prefix + "Reset") or header(prefix + "Reset-After")
-        return None if reset is None else _reset_seconds(reset, now)
+        return None if reset is None else _reset_seconds(reset, now, cap)
     return None
 
 
-def pause_after(status: int, header: Callable[[str], str | None]) -> float | None:
+def pause_after(
+    status: int, header: Callable[[str], str | None], *, cap: float | None = MAX_RETRY_AFTER_SECONDS
+) -> float | None:
     """Seconds every request sharing the quota must wait after a ``status`` response, as the server said:
     for a 429 or 503, ``Retry-After``, else the rate-limit headers when they say the quota is used up
     (:func:`parse_ratelimit_reset`). ``None`` when the server said nothing (or for another status)."""
     if status not in (429, 503):
         return None
-    seconds = parse_retry_after(header("Retry-After"))
-    return seconds if seconds is not None else parse_ratelimit_reset(header)
+    seconds = parse_retry_after(header("Retry-After"), cap=cap)
+    return seconds if seconds is not None else parse_ratelimit_reset(header, cap=cap)
 
 
 def is_retryable(exc: BaseException) -> bool:
@@ -196,17 +207,17 @@ class CoolDown:
         """Whether a pause was ever set (cheap: lets the hot path skip awaiting :meth:`wait`)."""
         return self._until != 0.0
 
-    def remaining(self) -> float:
-        """Seconds left in the current pause (0 when none is on)."""
-        if self._until == 0.0:
-            return 0.0
-        return max(0.0, self._until - asyncio.get_running_loop().time())
-
     def pause(self, seconds: float) -> None:
         """Hold every request back for ``seconds`` from now (extends, never shortens, a pause)."""
         until = asyncio.get_running_loop().time() + seconds
         if until > self._until:
             self._until = until
+
+    def remaining(self) -> float:
+        """Seconds left of the current pause (0.0 when none)."""
+        if self._until == 0.0:
+            return 0.0
+        return max(self._until - asyncio.get_running_loop().time(), 0.0)
 
     async def wait(self) -> None:
         if self._until == 0.0:

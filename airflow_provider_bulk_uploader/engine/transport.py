@@ -27,7 +27,7 @@ from .auth import CredentialScope, is_sensitive_header
 from .errors import TransportError
 from .redaction import redact_url
 from .responses import check_content_encoding, decode_json_response, to_fetch_error
-from .urls import append_query, origin_of
+from .urls import Origin, append_query, origin_of
 
 __all__ = ["AiohttpTransport"]
 
@@ -96,25 +96,8 @@ class AiohttpTransport:
 
     async def get_json(self, url: str) -> Any:
         """GET ``url`` (following redirects) and return its parsed JSON body; raise a ``FetchError``."""
-        credentials = self._scope is None or self._scope.allows(url)
-        try:
-            async with self._session.get(
-                self._with_credentials(url) if credentials else url,
-                headers=self._auth_headers if credentials else self._plain_headers,
-                allow_redirects=False,
-            ) as response:
-                status = response.status
-                if status not in _REDIRECTS:
-                    check_content_encoding(status, response.headers.get, url)
-                    body = await response.read()
-                    return decode_json_response(status, response.headers.get, body, url)
-                location = response.headers.get("Location")
-            if location is None:
-                return decode_json_response(status, lambda _name: None, b"", url)
-            body, _headers = await self._follow(url, urljoin(url, location), credentials, origin_of(url))
-            return body
-        except Exception as exc:
-            raise to_fetch_error(exc, url) from None
+        body, _headers = await self._get(url, self._scope is None or self._scope.allows(url), None)
+        return body
 
     async def get_page(self, url: str, trusted_url: str) -> tuple[Any, Mapping[str, str]]:
         """GET one page of a paginated stream: ``(parsed JSON body, response headers)``.
@@ -124,46 +107,39 @@ class AiohttpTransport:
         redirect hop off that origin."""
         trusted = origin_of(trusted_url)
         credentials = origin_of(url) == trusted and (self._scope is None or self._scope.allows(url))
+        return await self._get(url, credentials, trusted)
+
+    async def _get(self, url: str, credentials: bool, origin: Origin | None) -> tuple[Any, Mapping[str, str]]:
+        """GET ``url`` and follow redirects: ``(parsed JSON body, response headers)``.
+
+        :param credentials: whether ``url`` itself gets the credentials.
+        :param origin: the only origin a redirect hop may send them to (``None``: ``url``'s own).
+        """
+        target, send = url, credentials
         try:
-            async with self._session.get(
-                self._with_credentials(url) if credentials else url,
-                headers=self._auth_headers if credentials else self._plain_headers,
-                allow_redirects=False,
-            ) as response:
-                status = response.status
-                if status not in _REDIRECTS:
-                    check_content_encoding(status, response.headers.get, url)
-                    body = await response.read()
-                    return decode_json_response(status, response.headers.get, body, url), response.headers
-                location = response.headers.get("Location")
-            if location is None:
-                return decode_json_response(status, lambda _name: None, b"", url), {}
-            return await self._follow(url, urljoin(url, location), credentials, trusted)
+            for _hop in range(self._max_redirects + 1):
+                async with self._session.get(
+                    self._with_credentials(target) if send else target,
+                    headers=self._auth_headers if send else self._plain_headers,
+                    allow_redirects=False,
+                ) as response:
+                    status = response.status
+                    location = response.headers.get("Location") if status in _REDIRECTS else None
+                    if location is None:
+                        check_content_encoding(status, response.headers.get, target)
+                        body = await response.read()
+                        return decode_json_response(
+                            status, response.headers.get, body, target
+                        ), response.headers
+                if origin is None:  # computed only on a redirect: the hot path never pays it
+                    origin = origin_of(url)
+                target = urljoin(target, location)
+                send = credentials and origin_of(target) == origin
+            raise TransportError(
+                f"more than {self._max_redirects} redirects for GET {redact_url(url)}", url=redact_url(url)
+            )
         except Exception as exc:
             raise to_fetch_error(exc, url) from None
-
-    async def _follow(
-        self, original: str, target: str, credentials: bool, origin: tuple[str, str, int | None]
-    ) -> tuple[Any, Mapping[str, str]]:
-        """Follow redirects from ``target``; credentials only on hops to ``origin`` (and only if allowed)."""
-        for _ in range(self._max_redirects):
-            same_origin = credentials and origin_of(target) == origin
-            async with self._session.get(
-                self._with_credentials(target) if same_origin else target,
-                headers=self._auth_headers if same_origin else self._plain_headers,
-                allow_redirects=False,
-            ) as response:
-                status = response.status
-                location = response.headers.get("Location")
-                if status not in _REDIRECTS or location is None:
-                    check_content_encoding(status, response.headers.get, target)
-                    body = await response.read()
-                    return decode_json_response(status, response.headers.get, body, target), response.headers
-            target = urljoin(target, location)
-        raise TransportError(
-            f"more than {self._max_redirects} redirects for GET {redact_url(original)}",
-            url=redact_url(original),
-        )
 
     async def aclose(self) -> None:
         await self._session.close()

@@ -399,6 +399,7 @@ class BulkFetchHook(BaseHook):
         http_backend: defaults.HttpBackend = defaults.HTTP_BACKEND,
         progress_interval: float = defaults.PROGRESS_INTERVAL_SECONDS,
         settle: bool = True,
+        max_wait: float | None = None,
         paginator: Any = None,
         record_path: str | None = None,
     ) -> UploadedData:
@@ -413,6 +414,8 @@ class BulkFetchHook(BaseHook):
         :param settle: return only once the rate-limit window of the last requests has passed (default
             ``True``), so the next task instance with this connection — the next mapped instance, the next
             task in the same pool slot — cannot put more than the limit in one window together with this one.
+        :param max_wait: seconds; a longer pause stops the run with ``LongWait`` after flushing (see
+            ``UploadedData``). ``None`` (default): every pause is waited out.
         :param paginator: and :param record_path: pagination, as ``UploadedData`` takes them (default none).
         """
         s = settings or self.get_settings()
@@ -431,6 +434,7 @@ class BulkFetchHook(BaseHook):
             progress_interval=progress_interval,
             http_backend=http_backend,
             settle=settle,
+            max_wait=max_wait,
             paginator=paginator,
             record_path=record_path,
             credential_origins=s.credential_origins,

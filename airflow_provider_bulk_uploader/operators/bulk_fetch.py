@@ -5,19 +5,27 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import Mapping, Sequence
+from datetime import datetime, timezone
 from typing import Any
 
-from airflow.sdk import BaseOperator
+from airflow.sdk import BaseOperator, conf
 from airflow.sdk.exceptions import AirflowException
 
 from airflow_provider_bulk_uploader import FetchReport
-from airflow_provider_bulk_uploader.engine import defaults
+from airflow_provider_bulk_uploader.engine import LongWait, defaults
 from airflow_provider_bulk_uploader.engine.validation import require_int
 from airflow_provider_bulk_uploader.exceptions import BulkFetchConfigError, BulkFetchFailuresError
 from airflow_provider_bulk_uploader.hooks.bulk_fetch import DEFAULT_CONN_ID, BulkFetchHook
 from airflow_provider_bulk_uploader.operators._lineage import DataAwareOutputsMixin
-from airflow_provider_bulk_uploader.storage import XCOM_RECORDS_KEY, RunMeta, XComStore, make_store
+from airflow_provider_bulk_uploader.storage import (
+    XCOM_RECORDS_KEY,
+    ObjectStorageStore,
+    RunMeta,
+    XComStore,
+    make_store,
+)
 from airflow_provider_bulk_uploader.storage.base import check_record_path, failure_dicts
+from airflow_provider_bulk_uploader.storage.checkpoint import Progress, open_progress
 from airflow_provider_bulk_uploader.storage.object_storage import COMPRESSIONS
 from airflow_provider_bulk_uploader.storage.xcom import DEFAULT_XCOM_MAX_BYTES
 from airflow_provider_bulk_uploader.utils.intervals import (
@@ -69,6 +77,18 @@ class BulkFetchOperator(DataAwareOutputsMixin, BaseOperator):
     :param compression: object storage parts: ``"gzip"`` (default) or ``"none"``.
     :param records_per_part: records per object-storage part file (default 10 000).
     :param http_backend: engine transport, ``"aiohttp"`` (default) or ``"httpx"`` (mockable with respx).
+    :param deferrable: with an object-storage ``store``, a pause longer than ``defer_after_seconds`` (a
+        429/503 ``Retry-After``, a quota reset) flushes and checkpoints what succeeded and defers the task to
+        the triggerer (``DateTimeTrigger``) until it may resume, freeing the worker slot. Default: Airflow's
+        ``[operators] default_deferrable`` (``False`` unless configured).
+    :param defer_after_seconds: the longest pause sat out in the worker (default 60 s).
+    :param checkpoint_every_seconds: with object storage, write buffered records as a part (and record
+        them) once the oldest is this old (default 60 s; ``None``: only every ``records_per_part``), which
+        bounds what a crash without a flush (kill -9, OOM) makes the next try fetch again.
+
+    With an object-storage ``store``, progress survives a try: every written part is recorded (task state
+    store on Airflow 3.3+, else a ``_progress*.json`` journal next to the parts), and a retry (or a
+    resumed deferral) fetches only the units not yet stored. See ``docs/retries-resume-deferral.md``.
     :param pagination: ``None`` (default): one request per URL. Else every URL is the first page of a stream:
         a paginator object, ``"auto"``, or a dict such as ``{"type": "cursor", "cursor_path":
         "meta.next_cursor", "cursor_param": "cursor"}`` (types ``json_link``, ``header_link``, ``cursor``,
@@ -114,10 +134,21 @@ class BulkFetchOperator(DataAwareOutputsMixin, BaseOperator):
         compression: str = "gzip",
         records_per_part: int = defaults.RECORDS_PER_PART,
         http_backend: defaults.HttpBackend = defaults.HTTP_BACKEND,
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        defer_after_seconds: float = defaults.DEFER_AFTER_SECONDS,
+        checkpoint_every_seconds: float | None = defaults.CHECKPOINT_EVERY_SECONDS,
         pagination: Any = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        if (
+            isinstance(defer_after_seconds, bool)
+            or not isinstance(defer_after_seconds, (int, float))
+            or not defer_after_seconds >= 0
+        ):
+            raise BulkFetchConfigError(
+                f"defer_after_seconds must be a number of seconds >= 0, got {defer_after_seconds!r}"
+            )
         require_int("max_failures", max_failures, 0, error=BulkFetchConfigError)
         require_int("delta_days", delta_days, 1, error=BulkFetchConfigError)
         require_int("records_per_part", records_per_part, 1, error=BulkFetchConfigError)
@@ -146,6 +177,18 @@ class BulkFetchOperator(DataAwareOutputsMixin, BaseOperator):
         self.compression = compression
         self.records_per_part = records_per_part
         self.http_backend = http_backend
+        self.deferrable = bool(deferrable)
+        self.defer_after_seconds = float(defer_after_seconds)
+        if checkpoint_every_seconds is not None and (
+            isinstance(checkpoint_every_seconds, bool)
+            or not isinstance(checkpoint_every_seconds, (int, float))
+            or not checkpoint_every_seconds >= 0
+        ):
+            raise BulkFetchConfigError(
+                "checkpoint_every_seconds must be None or a number of seconds >= 0, "
+                f"got {checkpoint_every_seconds!r}"
+            )
+        self.checkpoint_every_seconds = checkpoint_every_seconds
         self.pagination = check_pagination(pagination, self.record_path)
         self._hook: BulkFetchHook | None = None
 
@@ -208,6 +251,14 @@ class BulkFetchOperator(DataAwareOutputsMixin, BaseOperator):
     # -- execution -----------------------------------------------------------------------------------
 
     def execute(self, context: Any) -> dict[str, Any]:
+        return self._fetch(context)
+
+    def execute_complete(self, context: Any, event: Any = None) -> dict[str, Any]:
+        """Resume after a deferred pause: fetch the units the checkpoint does not hold yet."""
+        self.log.info("Bulk fetch: resuming after the deferred pause (%s)", event)
+        return self._fetch(context)
+
+    def _fetch(self, context: Any) -> dict[str, Any]:
         hook = BulkFetchHook(bulk_fetch_conn_id=self.bulk_fetch_conn_id)
         self._hook = hook
         settings = hook.get_settings().with_overrides(
@@ -226,9 +277,20 @@ class BulkFetchOperator(DataAwareOutputsMixin, BaseOperator):
             compression=self.compression,
             records_per_part=self.records_per_part,
         )
+        progress: Progress | None = None
+        urls: Any = plan
+        paging = self._pagination_kwargs()
+        if isinstance(store, ObjectStorageStore) and not paging:
+            # with pagination a unit (a stream) is stored only once all its pages are: not tracked yet, so a
+            # paginated run keeps today's behaviour (every try starts clean, long pauses are sat out)
+            progress = open_progress(
+                context, store, plan, run_id=meta.run_id, checkpoint_every=self.checkpoint_every_seconds
+            )
+            urls = progress.remaining(plan)
+            self._log_start(progress, len(plan))
         self.log.info(
             "Bulk fetch: %d requests (%d chunk(s)) into %r; rate limit %s, concurrency %d",
-            len(plan),
+            len(urls),
             len(plan.chunks),
             store,
             settings.describe_rate_limit(),
@@ -236,21 +298,38 @@ class BulkFetchOperator(DataAwareOutputsMixin, BaseOperator):
         )
         try:
             report = hook.fetch(
-                plan,
+                urls,
                 store,
                 settings=settings,
                 retry_max_attempts=self.retry_max_attempts,
                 http_backend=self.http_backend,
-                **self._pagination_kwargs(),
+                # only a checkpointed store can stop and resume: the XCom store sits every pause out
+                max_wait=self.defer_after_seconds if self.deferrable and progress is not None else None,
+                **paging,
             )
+        except LongWait as stop:
+            self._defer_for(stop, progress)
         except asyncio.CancelledError:
-            raise AirflowException("bulk fetch was cancelled (task killed)") from None
-        output = store.finalize(report)
+            stored = (
+                f"; {progress.units_skipped + progress.units_fetched} of {len(plan)} units are stored and "
+                f"recorded in the {progress.backend.name}: the next try fetches only the rest"
+                if progress is not None
+                else ""
+            )
+            raise AirflowException(f"bulk fetch was cancelled (task killed){stored}") from None
+        resume = progress.summary() if progress is not None else {}
+        output = (
+            store.finalize(report, resume)
+            if isinstance(store, ObjectStorageStore)
+            else store.finalize(report)
+        )
         if isinstance(store, XComStore):
             context["ti"].xcom_push(key=XCOM_RECORDS_KEY, value=store.saved_data())
         summary = {**self._summary(report, interval, len(plan.chunks), output), **pagination_summary(report)}
         self._announce_outputs(context, summary)  # asset events (only if the task succeeds) + lineage
         self.log.info("Bulk fetch done: %s; output: %s", report, output)
+        if progress is not None and report.failed <= self.max_failures:
+            progress.finish()  # a later run of this task instance (clear, backfill) starts clean
         if report.failed > self.max_failures:
             where = output.get("failures_path") or "the task log"
             raise BulkFetchFailuresError(
@@ -259,6 +338,44 @@ class BulkFetchOperator(DataAwareOutputsMixin, BaseOperator):
                 f"(failure report: {where}). First failures: {summary['failures'][:3]}"
             )
         return summary
+
+    def _log_start(self, progress: Progress, total: int) -> None:
+        if progress.units_skipped or progress.resumed_from_try is not None:
+            self.log.info(
+                "Bulk fetch: resuming from try %s: %d of %d units already stored in %d part(s) (%s), "
+                "skipping them; %d to fetch",
+                progress.resumed_from_try,
+                progress.units_skipped,
+                total,
+                len(progress.parts),
+                progress.backend.name,
+                total - progress.units_skipped,
+            )
+        else:
+            self.log.info(
+                "Bulk fetch: starting clean (%s); progress recorded in the %s",
+                progress.reason,
+                progress.backend.name,
+            )
+
+    def _defer_for(self, stop: LongWait, progress: Progress | None) -> None:
+        """Hand the worker slot back until ``stop.until``: the flushed parts are checkpointed already."""
+        from airflow.providers.standard.triggers.temporal import DateTimeTrigger
+
+        moment = datetime.fromtimestamp(stop.until, tz=timezone.utc)
+        stored = (progress.units_skipped + progress.units_fetched) if progress is not None else 0
+        self.log.info(
+            "Bulk fetch: the API asks for a %.0f s pause (> defer_after_seconds=%g); %d units stored and "
+            "checkpointed; deferring until %s",
+            stop.seconds,
+            self.defer_after_seconds,
+            stored,
+            moment.isoformat(),
+        )
+        self.defer(
+            trigger=DateTimeTrigger(moment=moment),
+            method_name="execute_complete",
+        )
 
     def _pagination_kwargs(self) -> dict[str, Any]:
         """The engine's paginator arguments (none at all without pagination: today's run, unchanged)."""
@@ -282,6 +399,7 @@ class BulkFetchOperator(DataAwareOutputsMixin, BaseOperator):
         }
 
     def on_kill(self) -> None:
-        """Cancel the in-flight fetch; the engine flushes what succeeded and closes its connections."""
+        """Cancel the in-flight fetch; the engine flushes what succeeded (recorded in the checkpoint) and
+        closes its connections. Airflow calls it on SIGTERM to the task process."""
         if self._hook is not None:
             self._hook.cancel()

@@ -15,6 +15,11 @@ no interval applies. A mapped task instance adds ``-m<map index>`` to each name
 so rerunning or backfilling an interval overwrites its files; parts left over from an earlier, larger run of
 the same interval are deleted before the new manifest is written. Each part is written atomically (temp file +
 rename on local disks; object stores make a single PUT atomic).
+
+With a progress checkpoint attached (:meth:`ObjectStorageStore.resume`, see :mod:`.checkpoint`), a part holds
+whole responses only (it is cut at the first response boundary at or after ``records_per_part`` records), each
+written part is recorded with the units it holds, and a resumed try keeps the recorded parts and numbers its
+new parts after them.
 """
 
 from __future__ import annotations
@@ -24,7 +29,9 @@ import gzip
 import json
 import os
 import re
+import time
 import uuid
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from airflow.sdk import ObjectStoragePath
@@ -101,6 +108,7 @@ class ObjectStorageStore:
         self.records_per_part = records_per_part
         self.record_path = record_path
         tag = "" if meta.map_index < 0 else f"-m{meta.map_index:05d}"
+        self.tag = tag
         self._part_prefix = f"part{tag}-"
         self._part_suffix = ".jsonl.gz" if compression == "gzip" else ".jsonl"
         self._part_re = re.compile(rf"^{re.escape(self._part_prefix)}\d{{5,}}\.jsonl(\.gz)?$")
@@ -112,6 +120,35 @@ class ObjectStorageStore:
         self._next_seq = 0
         self._parts: list[dict[str, Any]] = []
         self._dir_ready = False
+        #: (unit, end of its records in ``_buffer``) for responses whose URL carried a unit key
+        self._pending: list[tuple[int, int]] = []
+        self._on_part: Callable[[Mapping[str, Any] | None, list[int]], None] | None = None
+        self._writes: set[asyncio.Task[None]] = set()
+        self._checkpoint_every: float | None = None
+        self._buffered_since = 0.0
+
+    # -- resuming ------------------------------------------------------------------------------------
+
+    def resume(
+        self,
+        parts: list[Mapping[str, Any]],
+        on_part: Callable[[Mapping[str, Any] | None, list[int]], None] | None,
+        *,
+        checkpoint_every: float | None = None,
+    ) -> None:
+        """Keep ``parts`` (written by an earlier try) in this run's output, number new parts after them, and
+        call ``on_part(part, units)`` once each new part is written (``part`` ``None``: units without
+        records). ``checkpoint_every`` (seconds): also write the buffer as a part once its oldest record
+        is that old, so a crash loses at most that much fetching."""
+        self._checkpoint_every = checkpoint_every
+        self._parts = [{k: p[k] for k in ("path", "records", "bytes", "try") if k in p} for p in parts]
+        seqs = [int(m.group(1)) for p in parts if (m := re.search(r"-(\d{5,})\.jsonl", p["path"]))]
+        self._next_seq = max(seqs, default=-1) + 1
+        self._on_part = on_part
+
+    def has_part(self, name: str) -> bool:
+        """Whether part ``name`` exists in the output directory."""
+        return (self.directory / name).exists()
 
     # -- engine Store protocol ------------------------------------------------------------------------
 
@@ -125,9 +162,33 @@ class ObjectStorageStore:
         while len(self._buffer) >= self.records_per_part:
             await asyncio.to_thread(self._write_part, *self._take(self.records_per_part))
 
+    async def add_batch_from(self, urls: list[Any], items: list[Any]) -> None:
+        """``add_batch`` that also learns each body's URL; a URL with a ``unit`` key (a
+        :class:`~.checkpoint.UnitURL`) makes its records a unit of progress, recorded with its part."""
+        buffer, pending, lines = self._buffer, self._pending, self._lines
+        if not buffer:
+            self._buffered_since = time.monotonic()
+        mismatches = self._mismatches
+        for url, item in zip(urls, items, strict=True):
+            failed_before = len(mismatches)
+            buffer.extend(lines([item]))
+            unit = getattr(url, "unit", None)
+            if unit is not None and len(mismatches) == failed_before:  # a mismatch is a failure: not stored
+                pending.append((unit, len(buffer)))
+        while len(self._buffer) >= self.records_per_part:  # _take replaces the buffer
+            await self._write_taken(self._cut())
+            self._buffered_since = time.monotonic()
+        every = self._checkpoint_every
+        if every is not None and self._buffer and time.monotonic() - self._buffered_since >= every:
+            await self._write_taken(len(self._buffer))  # whole responses only: the buffer ends at one
+
     async def flush(self) -> None:
+        if self._writes:  # a part write whose caller was cancelled (a kill): finish and record it first
+            await asyncio.gather(*list(self._writes))
         if self._buffer:
-            await asyncio.to_thread(self._write_part, *self._take(len(self._buffer)))
+            await self._write_taken(len(self._buffer))
+        elif self._pending:  # responses that held no record
+            self._recorded(None, self._take_units(0))
 
     def saved_data(self) -> list[str]:
         """URLs of the parts written so far, in sequence order."""
@@ -135,12 +196,14 @@ class ObjectStorageStore:
 
     # -- after the run -------------------------------------------------------------------------------
 
-    def finalize(self, report: FetchReport) -> dict[str, Any]:
+    def finalize(self, report: FetchReport, extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """Write the failure report, delete stale parts of an earlier run, write the manifest (last).
-        Bodies that did not match ``record_path`` become failures of ``report`` first."""
+        Bodies that did not match ``record_path`` become failures of ``report`` first. ``extra`` (e.g. the
+        resume figures) goes into the manifest and the returned description."""
         report_record_path_failures(report, self._mismatches)
         if self._buffer:  # the engine always flushes; this guards direct use
-            self._write_part(*self._take(len(self._buffer)))
+            units = self._take_units(len(self._buffer))
+            self._recorded(self._write_part(*self._take(len(self._buffer))), units)
         self._ensure_dir()
         parts = sorted(self._parts, key=lambda p: p["path"])
         failures_path = None
@@ -170,6 +233,7 @@ class ObjectStorageStore:
                 for k, v in report.to_dict(max_failures=0, max_streams=defaults.SUMMARY_STREAMS).items()
                 if k != "failures"
             },
+            **(extra or {}),
         }
         self._write_bytes(self.manifest_name, (json.dumps(manifest, indent=2) + "\n").encode())
         return {
@@ -179,6 +243,7 @@ class ObjectStorageStore:
             "paths": self.saved_data(),
             "records": records,
             "failures_path": self._url(failures_path) if failures_path else None,
+            **(extra or {}),
         }
 
     # -- helpers -------------------------------------------------------------------------------------
@@ -189,6 +254,45 @@ class ObjectStorageStore:
             dumps(r, separators=(",", ":")) for r in iter_records(items, self.record_path, self._mismatches)
         ]
 
+    def _cut(self) -> int:
+        """Records for the next part: ``records_per_part``, or with units the first response boundary at or
+        after it (a part holds whole responses, so the units recorded with it are complete)."""
+        size = self.records_per_part
+        for _, end in self._pending:
+            if end >= size:
+                return end
+        return size
+
+    def _take_units(self, n: int) -> list[int]:
+        """The units whose records are all within the first ``n`` buffered lines; shift the rest."""
+        pending = self._pending
+        k = 0
+        while k < len(pending) and pending[k][1] <= n:
+            k += 1
+        units = [unit for unit, _ in pending[:k]]
+        self._pending = [(unit, end - n) for unit, end in pending[k:]]
+        return units
+
+    async def _write_taken(self, n: int) -> None:
+        """Write the first ``n`` buffered records as a part and record its units. The write and its record
+        run as one shielded task: a cancel (the task being killed) cannot leave a part on disk that the
+        checkpoint does not know; :meth:`flush` waits for such a write."""
+        units = self._take_units(n)
+        name, lines = self._take(n)
+
+        async def write_and_record() -> None:
+            part = await asyncio.to_thread(self._write_part, name, lines)
+            self._recorded(part, units)
+
+        task = asyncio.ensure_future(write_and_record())
+        self._writes.add(task)
+        task.add_done_callback(self._writes.discard)
+        await asyncio.shield(task)
+
+    def _recorded(self, part: dict[str, Any] | None, units: list[int]) -> None:
+        if self._on_part is not None and (part is not None or units):
+            self._on_part(part, units)
+
     def _take(self, n: int) -> tuple[str, list[str]]:
         """Cut ``n`` lines off the buffer and reserve the next part name (synchronously: no await between)."""
         lines, self._buffer = self._buffer[:n], self._buffer[n:]
@@ -196,12 +300,14 @@ class ObjectStorageStore:
         self._next_seq += 1
         return name, lines
 
-    def _write_part(self, name: str, lines: list[str]) -> None:
+    def _write_part(self, name: str, lines: list[str]) -> dict[str, Any]:
         data = ("\n".join(lines) + "\n").encode()
         if self.compression == "gzip":
             data = gzip.compress(data, compresslevel=6, mtime=0)  # mtime=0: same records -> same bytes
         self._write_bytes(name, data)
-        self._parts.append({"path": name, "records": len(lines), "bytes": len(data)})
+        part = {"path": name, "records": len(lines), "bytes": len(data)}
+        self._parts.append(part)
+        return part
 
     def _ensure_dir(self) -> None:
         if not self._dir_ready:

@@ -17,6 +17,7 @@ from typing import Any, Literal
 
 from aiohttp import web
 
+from .cutoff import Cutoff
 from .pagination import add_pagination_routes
 from .stats import RequestRecord, Stats, max_in_window
 
@@ -142,6 +143,8 @@ class DemoAPI:
         self.stats = Stats()
         self._window: deque[float] = deque()
         self._seen: Counter[str] = Counter()
+        #: the outage switch (see :mod:`.cutoff`): drop data requests after the first N
+        self.cutoff = Cutoff()
         self._runner: web.AppRunner | None = None
         self._sock: socket.socket | None = None
 
@@ -170,6 +173,7 @@ class DemoAPI:
         add_pagination_routes(r, self)
         r.add_get("/_stats", self._stats_handler)
         r.add_post("/_reset", self._reset_handler)
+        r.add_post("/_cutoff", self.cutoff.handler)
         return app
 
     async def start(self) -> None:
@@ -240,7 +244,15 @@ class DemoAPI:
         stats.max_in_flight = max(stats.max_in_flight, stats.in_flight)
         status = 500
         try:
-            response: web.StreamResponse | None = self._gate(request, route, now)
+            response: web.StreamResponse | None = None
+            if route in _DATA_ROUTES:
+                cut = self.cutoff.verdict(request)
+                if cut == "drop":
+                    response = await self._drop(request)
+                elif isinstance(cut, web.Response):
+                    response = cut
+            if response is None:
+                response = self._gate(request, route, now)
             if response is None:
                 response = await handler(request)
             status = DROPPED if isinstance(response, _DroppedResponse) else response.status

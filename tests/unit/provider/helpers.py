@@ -15,6 +15,7 @@ class FakeTI:
     dag_id: str = "unit"
     run_id: str = "manual__2024-01-01T00:00:00+00:00"
     map_index: int = -1
+    try_number: int = 1
     xcom: dict[str, Any] = field(default_factory=dict)
 
     def xcom_push(self, key: str, value: Any) -> None:

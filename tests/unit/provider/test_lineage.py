@@ -55,10 +55,10 @@ def test_start_complete_and_failure_facets(api, tmp_path):
     op.execute(make_context(utc(2024, 1, 1), utc(2024, 1, 2)))
     complete = op.get_openlineage_facets_on_complete(task_instance=None)
     assert [(d.namespace, d.name) for d in complete.inputs] == [(origin(api), "/records")]
-    [target] = complete.outputs  # one dataset for the partition, not one per part file (there are 3)
+    [target] = complete.outputs  # one dataset for the partition, not one per part file
     assert (target.namespace, target.name) == ("file", f"{tmp_path}/{PARTITION}")
     stats = target.outputFacets["outputStatistics"]
-    assert (stats.rowCount, stats.fileCount) == (24, 3)
+    assert (stats.rowCount, stats.fileCount) == (24, 1)  # a part holds whole responses (one of 24 here)
     facet = complete.run_facets["bulkFetch"]
     assert (facet.requested, facet.succeeded, facet.failed, facet.records) == (1, 1, 0, 24)
     assert facet.attempts == 1

@@ -1,0 +1,312 @@
+"""Progress that survives a try: which units of a fetch are durably stored, and in which part.
+
+A *unit* is one request URL of the operator's plan (one chunk x id), keyed by its ordinal in the plan
+(``UrlPlan`` order is deterministic: chunks, then ids). The plan's fingerprint is saved with the units, so a
+changed plan (other ids, another endpoint) never skips the wrong URLs: it starts clean. Units are saved as
+sorted ``[first, last]`` ranges, so 10 000 units fetched roughly in order take a few bytes per part. (With
+pagination, a unit stays the start URL's ordinal; a page position inside it would be recorded beside it,
+e.g. as ``{ordinal: next page cursor}``, without changing how whole units are keyed.)
+
+Every part the object-storage store writes is recorded here *after* it is written, with the units whose
+records it holds (a part only ever holds whole responses). Where the record goes:
+
+* Airflow 3.3+: the task state store (``context["task_state_store"]``, one namespace per dag run, task and
+  map index, kept across retries and deferrals), key :data:`~..engine.defaults.PROGRESS_STATE_KEY`;
+* otherwise (Airflow 3.2, or no store in the context): a small journal ``_progress[-mNNNNN].json`` next to
+  the parts, written atomically, deleted when the task finishes.
+
+A try that finds an unfinished record of the same run and plan *resumes*: it skips the stored units, writes
+new parts after the recorded ones and the final manifest lists them all. Anything else starts clean.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import Any
+
+from airflow_provider_bulk_uploader.engine import defaults
+
+__all__ = [
+    "PROGRESS_FORMAT",
+    "JournalBackend",
+    "Progress",
+    "RemainingUnits",
+    "StateStoreBackend",
+    "UnitURL",
+    "merge_ranges",
+    "open_progress",
+    "plan_fingerprint",
+    "task_state_store",
+]
+
+log = logging.getLogger(__name__)
+
+PROGRESS_FORMAT = "bulk-fetch-progress/1"
+
+
+class UnitURL(str):
+    """A request URL that carries its unit key (``unit``: the URL's ordinal in the plan). The engine hands
+    the very object back to the store's ``add_batch_from``, which is how a stored body maps to a unit."""
+
+    unit: int
+
+
+def merge_ranges(ranges: Iterable[Iterable[int]], units: Iterable[int] = ()) -> list[list[int]]:
+    """Sorted, merged inclusive ``[first, last]`` ranges covering ``ranges`` and the single ``units``."""
+    spans = sorted([(int(a), int(b)) for a, b in ranges] + [(u, u) for u in units])
+    merged: list[list[int]] = []
+    for a, b in spans:
+        if merged and a <= merged[-1][1] + 1:
+            merged[-1][1] = max(merged[-1][1], b)
+        else:
+            merged.append([a, b])
+    return merged
+
+
+def _count(ranges: Iterable[Iterable[int]]) -> int:
+    return sum(b - a + 1 for a, b in ranges)
+
+
+def plan_fingerprint(plan: Any) -> str:
+    """A short stable hash of what decides the plan's URLs and their order (template, query parameters,
+    chunks, ids; for another sized iterable of URLs, the URLs themselves): two tries of the same task
+    instance agree on it unless the plan changed."""
+    if not all(hasattr(plan, name) for name in ("_template", "query_params", "chunks", "ids")):
+        digest = hashlib.sha256()
+        for url in plan:
+            digest.update(str(url).encode() + b"\n")
+        return digest.hexdigest()[:32]
+    ids = plan.ids
+    ids_key: Any = repr(ids) if isinstance(ids, range) else None if ids is None else [str(i) for i in ids]
+    chunks = [None if c is None else [c.start.isoformat(), c.end.isoformat()] for c in plan.chunks]
+    payload = json.dumps(
+        [plan._template, sorted((str(k), repr(v)) for k, v in plan.query_params.items()), chunks, ids_key],
+        separators=(",", ":"),
+        default=str,
+    )
+    return hashlib.sha256(payload.encode()).hexdigest()[:32]
+
+
+class RemainingUnits:
+    """The plan's URLs as :class:`UnitURL`, without the units in ``done`` (sized, re-iterable, lazy)."""
+
+    def __init__(self, plan: Any, done: list[list[int]]) -> None:
+        self.plan = plan
+        self.done = done
+        self.total = len(plan)
+
+    def __len__(self) -> int:
+        return self.total - _count([a, min(b, self.total - 1)] for a, b in self.done if a < self.total)
+
+    def __iter__(self) -> Iterator[UnitURL]:
+        spans = iter(self.done)
+        span = next(spans, None)
+        for index, url in enumerate(self.plan):
+            while span is not None and span[1] < index:
+                span = next(spans, None)
+            if span is not None and span[0] <= index:
+                continue
+            unit = UnitURL(url)
+            unit.unit = index
+            yield unit
+
+
+class StateStoreBackend:
+    """The checkpoint in Airflow's task state store (Airflow 3.3+)."""
+
+    name = "task state store"
+
+    def __init__(self, accessor: Any, key: str = defaults.PROGRESS_STATE_KEY) -> None:
+        self.accessor = accessor
+        self.key = key
+
+    def load(self) -> dict[str, Any] | None:
+        value = self.accessor.get(self.key)
+        return value if isinstance(value, dict) else None
+
+    def save(self, state: dict[str, Any]) -> None:
+        self.accessor.set(self.key, state)
+
+    def finish(self, state: dict[str, Any]) -> None:
+        """Keep the finished record (visible in the UI/API; a rerun of the run starts clean)."""
+        self.accessor.set(self.key, state)
+
+
+class JournalBackend:
+    """The checkpoint as a JSON journal next to the parts (when no task state store is available)."""
+
+    name = "progress journal"
+
+    def __init__(self, store: Any) -> None:
+        self.store = store
+        self.file_name = f"_progress{store.tag}.json"
+
+    def load(self) -> dict[str, Any] | None:
+        try:
+            raw = (self.store.directory / self.file_name).read_bytes()
+        except FileNotFoundError:
+            return None
+        try:
+            value = json.loads(raw)
+        except ValueError:
+            log.warning("ignoring an unreadable progress journal %s", self.file_name)
+            return None
+        return value if isinstance(value, dict) else None
+
+    def save(self, state: dict[str, Any]) -> None:
+        self.store._write_bytes(self.file_name, json.dumps(state, separators=(",", ":")).encode())
+
+    def finish(self, state: dict[str, Any]) -> None:
+        """The manifest now says it all: remove the journal (a rerun of the interval starts clean)."""
+        with contextlib.suppress(FileNotFoundError):
+            (self.store.directory / self.file_name).unlink()
+
+
+class Progress:
+    """The units stored so far for one task instance, and where they are recorded.
+
+    :attr resumed_from_try: the try whose checkpoint this one resumes (``None``: a clean start).
+    :attr units_skipped: units already stored when this try (or resumed deferral) started.
+    :attr units_fetched: units stored by this try so far.
+    """
+
+    def __init__(
+        self,
+        backend: StateStoreBackend | JournalBackend,
+        *,
+        run_id: str | None,
+        try_number: int | None,
+        plan_key: str,
+        total: int,
+        previous: Mapping[str, Any] | None,
+    ) -> None:
+        self.backend = backend
+        self.state: dict[str, Any] = {
+            "format": PROGRESS_FORMAT,
+            "run_id": run_id,
+            "plan": plan_key,
+            "units_total": total,
+            "try_number": try_number,
+            "finished": False,
+            "parts": [],
+            "empty_units": [],
+        }
+        self.resumed_from_try: int | None = None
+        self.reason = "no checkpoint"
+        if previous is not None:
+            self.reason = self._resumable(previous, run_id, plan_key)
+            if not self.reason:
+                self.state["parts"] = list(previous.get("parts") or [])
+                self.state["empty_units"] = list(previous.get("empty_units") or [])
+                self.resumed_from_try = previous.get("try_number")
+        self.done = merge_ranges(
+            [r for p in self.state["parts"] for r in p.get("units", [])] + self.state["empty_units"]
+        )
+        self.units_skipped = _count(self.done)
+        self.units_fetched = 0
+
+    @staticmethod
+    def _resumable(previous: Mapping[str, Any], run_id: str | None, plan_key: str) -> str:
+        """Why ``previous`` cannot be resumed ('' when it can)."""
+        if previous.get("format") != PROGRESS_FORMAT:
+            return f"unknown checkpoint format {previous.get('format')!r}"
+        if previous.get("finished"):
+            return "the last run of this task instance finished (a rerun starts clean)"
+        if previous.get("run_id") != run_id:
+            return "the checkpoint belongs to another run"
+        if previous.get("plan") != plan_key:
+            return "the URLs to fetch changed since the checkpoint"
+        return ""
+
+    @property
+    def resumed(self) -> bool:
+        return self.resumed_from_try is not None or bool(self.state["parts"])
+
+    @property
+    def parts(self) -> list[dict[str, Any]]:
+        return self.state["parts"]
+
+    def remaining(self, plan: Any) -> RemainingUnits:
+        """The plan's URLs still to fetch, as :class:`UnitURL`."""
+        return RemainingUnits(plan, self.done)
+
+    def record_part(self, part: Mapping[str, Any] | None, units: list[int]) -> None:
+        """Record that ``part`` (``None``: units whose responses held no record) is durably written with
+        the records of ``units``; saved at once."""
+        if part is None:
+            if not units:
+                return
+            self.state["empty_units"] = merge_ranges(self.state["empty_units"], units)
+        else:
+            if isinstance(part, dict) and self.state["try_number"] is not None:
+                part["try"] = self.state["try_number"]  # shown per part in the manifest
+            self.state["parts"].append({**part, "units": merge_ranges((), units)})
+        self.units_fetched += len(units)
+        self.backend.save(self.state)
+
+    def finish(self) -> None:
+        """The task instance's output is complete: a later run (clear, backfill) starts clean."""
+        self.state["finished"] = True
+        self.backend.finish(self.state)
+
+    def summary(self) -> dict[str, Any]:
+        """What the summary XCom and the manifest carry about resuming."""
+        return {
+            "resumed_from_try": self.resumed_from_try,
+            "units_skipped": self.units_skipped,
+            "units_fetched": self.units_fetched,
+            "progress_backend": self.backend.name,
+        }
+
+
+def task_state_store(context: Mapping[str, Any]) -> Any:
+    """Airflow's task state store accessor from the task context (``None`` before Airflow 3.3)."""
+    return context.get("task_state_store")
+
+
+def open_progress(
+    context: Mapping[str, Any],
+    store: Any,
+    plan: Any,
+    *,
+    run_id: str | None,
+    checkpoint_every: float | None = None,
+    on_missing_part: Callable[[str], None] | None = None,
+) -> Progress:
+    """Load the checkpoint of this task instance (task state store, else the journal next to ``store``'s
+    parts), decide whether to resume, and attach it to ``store`` (prior parts + a callback per new part)."""
+    accessor = task_state_store(context)
+    backend: StateStoreBackend | JournalBackend = (
+        StateStoreBackend(accessor) if accessor is not None else JournalBackend(store)
+    )
+    ti = context.get("ti") or context.get("task_instance")
+    try_number = getattr(ti, "try_number", None)
+    previous = backend.load()
+    progress = Progress(
+        backend,
+        run_id=run_id,
+        try_number=try_number if isinstance(try_number, int) else None,
+        plan_key=plan_fingerprint(plan),
+        total=len(plan),
+        previous=previous,
+    )
+    if progress.parts:
+        missing = [p["path"] for p in progress.parts if not store.has_part(p["path"])]
+        if missing:
+            if on_missing_part is not None:
+                on_missing_part(missing[0])
+            progress = Progress(
+                backend,
+                run_id=run_id,
+                try_number=progress.state["try_number"],
+                plan_key=progress.state["plan"],
+                total=len(plan),
+                previous=None,
+            )
+            progress.reason = f"recorded part {missing[0]} is missing"
+    store.resume(progress.parts, progress.record_part, checkpoint_every=checkpoint_every)
+    return progress
