@@ -54,22 +54,8 @@ async def _serve_until_signal(api: DemoAPI) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        api = DemoAPI(
-            rate_limit=args.rate_limit,
-            period=args.period,
-            fault_rate=args.fault_rate,
-            fault_429_rate=args.fault_429_rate,
-            fault_retry_after=args.fault_retry_after,
-            token=args.token,
-            auth=args.auth,
-            auth_name=args.auth_name,
-            username=args.username,
-            seed=args.seed,
-            host=args.host,
-            port=args.port,
-            record_requests=False,
-            allow_non_loopback=args.allow_non_loopback,
-        )
+        # the parser's option names are DemoAPI's keyword arguments
+        api = DemoAPI(**vars(args), record_requests=False)
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

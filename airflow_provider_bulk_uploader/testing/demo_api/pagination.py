@@ -27,13 +27,14 @@ Two fixed-behaviour aliases: ``/pages/cursor-loop`` (``cursor`` with ``loop_afte
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode, urlsplit
 
 from aiohttp import web
+
+from ._http import json_response
 
 if TYPE_CHECKING:
     from .server import DemoAPI
@@ -80,7 +81,7 @@ class _Handler:
             style, fixed = ALIASES[style]
             query = {**fixed, **query}
         if style not in STYLES:
-            return _json({"error": f"unknown style {style!r}; one of {list(STYLES)}"}, 404)
+            return json_response({"error": f"unknown style {style!r}; one of {list(STYLES)}"}, 404)
         try:
             ids, make = self._dataset(query)
             size = int(query.get("limit" if style == "offset" else "size", DEFAULT_PAGE_SIZE))
@@ -89,16 +90,16 @@ class _Handler:
             fail_status = int(query.get("fail_status", "500"))
             loop_after = int(query.get("loop_after", "0"))
         except (ValueError, KeyError) as exc:
-            return _json({"error": f"bad query parameter: {exc}"}, 400)
+            return json_response({"error": f"bad query parameter: {exc}"}, 400)
         if not 1 <= size <= MAX_PAGE_SIZE:
-            return _json({"error": f"page size must be in 1..{MAX_PAGE_SIZE}"}, 400)
+            return json_response({"error": f"page size must be in 1..{MAX_PAGE_SIZE}"}, 400)
         if latency > 0:
             await asyncio.sleep(latency / 1000)
         position = self._position(style, query, size)
         if position is None:
-            return _json({"error": "bad page, offset or cursor"}, 400)
+            return json_response({"error": "bad page, offset or cursor"}, 400)
         if position == fail_page:
-            return _json({"error": f"page {position} fails (fail_page)"}, fail_status)
+            return json_response({"error": f"page {position} fails (fail_page)"}, fail_status)
         first = (position - 1) * size if style != "offset" else int(query.get("offset", "0"))
         records = [make(i) for i in ids[first : first + size]]
         pages = -(-len(ids) // size)
@@ -162,30 +163,25 @@ class _Handler:
             return f"{parts.scheme}://{parts.netloc}{request.path}?{urlencode({**kept, **params})}"
 
         if style == "json_link":
-            return _json({"data": records, "links": {"next": link(page=following) if has_next else None}})
+            return json_response(
+                {"data": records, "links": {"next": link(page=following) if has_next else None}}
+            )
         if style == "header_link":
             links = [f'<{link(page=1)}>; rel="first"']
             if has_next:
                 links.append(f'<{link(page=following)}>; rel="next"')
-            return _json(records, headers={"Link": ", ".join(links)})
+            return json_response(records, headers={"Link": ", ".join(links)})
         if style == "cursor":
-            return _json({"data": records, "meta": {"next_cursor": _cursor(following) if has_next else None}})
+            return json_response(
+                {"data": records, "meta": {"next_cursor": _cursor(following) if has_next else None}}
+            )
         if style == "header_cursor":
-            return _json(records, headers={"X-Next-Cursor": _cursor(following)} if has_next else None)
+            return json_response(records, headers={"X-Next-Cursor": _cursor(following)} if has_next else None)
         if style == "offset":
-            return _json(
+            return json_response(
                 {"data": records} if query.get("no_total") == "1" else {"data": records, "total": total}
             )
         body: dict[str, Any] = {"data": records}
         if query.get("no_total") != "1":
             body["meta"] = {"total_pages": pages}
-        return _json(body)
-
-
-def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
-    return web.Response(
-        body=json.dumps(data, separators=(",", ":")).encode(),
-        status=status,
-        headers=headers,
-        content_type="application/json",
-    )
+        return json_response(body)

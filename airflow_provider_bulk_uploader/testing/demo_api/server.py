@@ -7,16 +7,16 @@ import base64
 import hashlib
 import hmac
 import ipaddress
-import json
 import socket
 import time
 from collections import Counter, deque
 from collections.abc import Awaitable, Callable
 from datetime import date, datetime, timedelta, timezone
-from typing import Any, Literal
+from typing import Literal
 
 from aiohttp import web
 
+from ._http import json_response
 from .cutoff import Cutoff
 from .pagination import add_pagination_routes
 from .stats import RequestRecord, Stats, max_in_window
@@ -55,15 +55,6 @@ def _parse_instant(value: str) -> datetime:
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=timezone.utc)
     return parsed.astimezone(timezone.utc)
-
-
-def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
-    return web.Response(
-        body=json.dumps(data, separators=(",", ":")).encode(),
-        status=status,
-        headers=headers,
-        content_type="application/json",
-    )
 
 
 def _check_loopback(host: str) -> None:
@@ -292,7 +283,7 @@ class DemoAPI:
             if len(window) >= self.rate_limit:
                 self.stats.rate_limited += 1
                 wait = max(1, int(-(-(window[0] + self.period - now) // 1)))  # ceil, >= 1 s
-                return _json({"error": "rate limit exceeded"}, 429, {"Retry-After": str(wait)})
+                return json_response({"error": "rate limit exceeded"}, 429, {"Retry-After": str(wait)})
             window.append(now)
         if route in _DATA_ROUTES and (self.fault_rate or self.fault_429_rate):
             key = request.path_qs
@@ -301,10 +292,10 @@ class DemoAPI:
             u = _unit_hash(self.seed, key, nth)
             if u < self.fault_rate:
                 self.stats.faults += 1
-                return _json({"error": "injected fault"}, 503)
+                return json_response({"error": "injected fault"}, 503)
             if u < self.fault_rate + self.fault_429_rate:
                 self.stats.faults += 1
-                return _json(
+                return json_response(
                     {"error": "injected rate limit"}, 429, {"Retry-After": str(self.fault_retry_after)}
                 )
         return None
@@ -331,30 +322,30 @@ class DemoAPI:
                         user, password = "", ""
                     presented = password if hmac.compare_digest(user, self.username) else ""
             if presented is None:
-                return _json(
+                return json_response(
                     {"error": "missing credentials"}, 401, {"WWW-Authenticate": f'{scheme} realm="demo-api"'}
                 )
         if presented is None:
-            return _json({"error": "missing credentials"}, 401)
+            return json_response({"error": "missing credentials"}, 401)
         if not hmac.compare_digest(presented.encode(), token.encode()):
-            return _json({"error": "invalid credentials"}, 403)
+            return json_response({"error": "invalid credentials"}, 403)
         return None
 
     # ---- handlers ----------------------------------------------------------------------------
     async def _index(self, request: web.Request) -> web.Response:
         routes = sorted({r.resource.canonical for r in request.app.router.routes() if r.resource})
-        return _json({"service": "demo-api", "endpoints": routes})
+        return json_response({"service": "demo-api", "endpoints": routes})
 
     async def _health(self, request: web.Request) -> web.Response:
-        return _json({"status": "ok"})
+        return json_response({"status": "ok"})
 
     async def _item(self, request: web.Request) -> web.Response:
         raw = request.match_info["id"]
         try:
             item_id = int(raw)
         except ValueError:
-            return _json({"error": f"no item {raw!r}"}, 404)
-        return _json({"id": item_id, "name": f"item-{item_id}", "value": self._value(item_id)})
+            return json_response({"error": f"no item {raw!r}"}, 404)
+        return json_response({"id": item_id, "name": f"item-{item_id}", "value": self._value(item_id)})
 
     async def _records(self, request: web.Request) -> web.Response:
         try:
@@ -362,22 +353,22 @@ class DemoAPI:
             end = _parse_instant(request.query["end"])
             step = int(request.query.get("step", "3600"))
         except KeyError as exc:
-            return _json({"error": f"missing query parameter {exc.args[0]!r}"}, 400)
+            return json_response({"error": f"missing query parameter {exc.args[0]!r}"}, 400)
         except ValueError as exc:
-            return _json({"error": f"bad query parameter: {exc}"}, 400)
+            return json_response({"error": f"bad query parameter: {exc}"}, 400)
         if step < 1:
-            return _json({"error": "step must be >= 1 second"}, 400)
+            return json_response({"error": "step must be >= 1 second"}, 400)
         if end < start:
-            return _json({"error": "end is before start"}, 400)
+            return json_response({"error": "end is before start"}, 400)
         first = -(-int(start.timestamp()) // step) * step  # first aligned instant >= start
         stop = int(end.timestamp())
         if end.timestamp() > stop:  # fractional end: [start, end) still includes `stop`
             stop += 1
         stamps = range(first, stop, step)
         if len(stamps) > MAX_RECORDS:
-            return _json({"error": f"more than {MAX_RECORDS} records; ask for a shorter range"}, 400)
+            return json_response({"error": f"more than {MAX_RECORDS} records; ask for a shorter range"}, 400)
         epoch = datetime(1970, 1, 1, tzinfo=timezone.utc)
-        return _json(
+        return json_response(
             [
                 {"id": ts, "timestamp": (epoch + timedelta(seconds=ts)).isoformat(), "value": self._value(ts)}
                 for ts in stamps
@@ -387,25 +378,25 @@ class DemoAPI:
     async def _redirect(self, request: web.Request) -> web.Response:
         target = request.query.get("to")
         if not target:
-            return _json({"error": "missing query parameter 'to'"}, 400)
+            return json_response({"error": "missing query parameter 'to'"}, 400)
         code = int(request.query.get("code", "302"))
         if code not in _REDIRECT_CODES:
-            return _json({"error": f"code must be one of {sorted(_REDIRECT_CODES)}"}, 400)
+            return json_response({"error": f"code must be one of {sorted(_REDIRECT_CODES)}"}, 400)
         raise _REDIRECT_CODES[code](location=target)
 
     async def _status(self, request: web.Request) -> web.Response:
         try:
             code = int(request.match_info["code"])
         except ValueError:
-            return _json({"error": "status must be an integer"}, 400)
+            return json_response({"error": "status must be an integer"}, 400)
         if not 200 <= code <= 599:
-            return _json({"error": "status must be in 200..599"}, 400)
+            return json_response({"error": "status must be in 200..599"}, 400)
         headers = {}
         if "retry_after" in request.query:
             headers["Retry-After"] = request.query["retry_after"]
         if code in (204, 304):
             return web.Response(status=code, headers=headers)
-        return _json({"status": code}, code, headers)
+        return json_response({"status": code}, code, headers)
 
     async def _flaky(self, request: web.Request) -> web.Response:
         key = request.match_info["key"]
@@ -413,7 +404,7 @@ class DemoAPI:
             fails = int(request.query.get("fails", "1"))
             code = int(request.query.get("status", "503"))
         except ValueError:
-            return _json({"error": "fails and status must be integers"}, 400)
+            return json_response({"error": "fails and status must be integers"}, 400)
         counter = "flaky:" + key
         nth = self._seen[counter]
         self._seen[counter] = nth + 1
@@ -421,16 +412,16 @@ class DemoAPI:
             headers = {}
             if "retry_after" in request.query:
                 headers["Retry-After"] = request.query["retry_after"]
-            return _json({"error": "flaky", "attempt": nth + 1}, code, headers)
-        return _json({"key": key, "attempt": nth + 1})
+            return json_response({"error": "flaky", "attempt": nth + 1}, code, headers)
+        return json_response({"key": key, "attempt": nth + 1})
 
     async def _slow(self, request: web.Request) -> web.Response:
         try:
             ms = min(max(int(request.query.get("ms", "100")), 0), MAX_SLOW_MS)
         except ValueError:
-            return _json({"error": "ms must be an integer"}, 400)
+            return json_response({"error": "ms must be an integer"}, 400)
         await asyncio.sleep(ms / 1000)
-        return _json({"slept_ms": ms})
+        return json_response({"slept_ms": ms})
 
     async def _invalid_json(self, request: web.Request) -> web.Response:
         return web.Response(body=b'{"truncated": ', content_type="application/json")
@@ -450,13 +441,13 @@ class DemoAPI:
                 if not window > 0:
                     raise ValueError
             except ValueError:
-                return _json({"error": "window must be a positive number of seconds"}, 400)
+                return json_response({"error": "window must be a positive number of seconds"}, 400)
             body["max_in_window"] = {"window": window, "count": max_in_window(self.arrivals, window)}
-        return _json(body)
+        return json_response(body)
 
     async def _reset_handler(self, request: web.Request) -> web.Response:
         self.reset()
-        return _json({"reset": True})
+        return json_response({"reset": True})
 
     def _value(self, n: int) -> float:
         return round(_unit_hash(self.seed, "value", n) * 1000, 3)
