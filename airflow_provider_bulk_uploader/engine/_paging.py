@@ -7,6 +7,13 @@ starts a new stream (so streams finish and memory stays flat), and a new stream 
 cursor pages are sequential by nature (a page's response names the next one); offset and page-number pages
 are fanned out as soon as the first page gives the total: the remaining page URLs are generated lazily and
 taken by whichever workers are free, bounded by the run's concurrency and rate limit.
+
+Resuming (what a checkpointing store needs, nothing else pays for it): with a store that takes
+``add_batch_from`` and a start URL that carries a ``unit`` key, every page body goes to the store with a
+:class:`PageSource` (the stream's unit, the page's position, what follows it), and a start URL that carries
+``resume_pages`` (``[(url, position, decides), ...]``) continues its stream at those pages instead of the
+first one. A page body reaches the store before any page queued after it is taken, so a stream's stored
+pages are always whole responses and, for link and cursor styles, a prefix of the stream.
 """
 
 from __future__ import annotations
@@ -57,6 +64,28 @@ class _FanOut:
 _Job = tuple[_Stream, str, int, bool]
 
 
+class PageSource:
+    """What a resumable store learns with one page body (the source ``add_batch_from`` receives).
+
+    :attr stream_unit: the ``unit`` key of the stream's start URL.
+    :attr number: the page's position in the stream (1 = first page).
+    :attr after: what follows the page, JSON-ready: ``"end"`` (the stream is complete after it),
+        ``{"next": url}`` (sequential styles), ``{"fanout": {...}, "first": n, "count": c}`` (every other page
+        at once: ``fanout`` is ``{"base", "param", "values": [start, stop, step]}`` or a list of URLs), or
+        ``None`` (the page decides nothing: a fanned-out page, or a stream that broke after it).
+    """
+
+    __slots__ = ("after", "number", "stream_unit")
+
+    def __init__(self, stream_unit: Any, number: int, after: Any) -> None:
+        self.stream_unit = stream_unit
+        self.number = number
+        self.after = after
+
+    def __repr__(self) -> str:
+        return f"PageSource({self.stream_unit!r}, {self.number}, {self.after!r})"
+
+
 class PagedRun:
     """The page scheduler of one :class:`~.orchestrator._Run` with a paginator."""
 
@@ -71,6 +100,8 @@ class PagedRun:
         #: query parameters that carry credentials: never taken over from a server's next link
         self.credential_params = frozenset(credentials.credential_params) if credentials else frozenset()
         run.report.paginated = True
+        #: whether page bodies go to the store with a :class:`PageSource` (a store with add_batch_from)
+        self.recording = run.batcher.sources is not None
 
     async def worker(self, urls: Iterator[Any], fetch: PageFetch) -> None:
         cond = self.cond
@@ -112,6 +143,12 @@ class PagedRun:
                 continue
             stream = _Stream(url, StreamReport(url=redact_url(url), style=self.paginator.type))
             report.streams.append(stream.report)
+            resume = getattr(url, "resume_pages", None)
+            if resume:  # a stream stored in part by an earlier run: continue at its next pages
+                jobs = [(stream, self._clean(u), int(n), bool(d)) for u, n, d in resume]
+                stream.seen.update(hash(job[1]) for job in jobs if job[3])
+                queue.extend(jobs[1:])
+                return jobs[0]
             first = self._clean(self.paginator.first_url(url))
             stream.seen.add(hash(first))
             return (stream, first, 1, True)
@@ -139,15 +176,22 @@ class PagedRun:
         report.succeeded += 1
         stream.report.pages += 1
         stream.report.records += records
-        if decides and self._follow(
-            stream, PageContext(start, Page(url, body, headers), number, records, stream.memo)
-        ):
+        queued, after = False, None
+        if decides:
+            queued, after = self._follow(
+                stream, PageContext(start, Page(url, body, headers), number, records, stream.memo)
+            )
+        unit = getattr(start, "unit", None) if self.recording else None
+        # the body is queued for the store (synchronously, first thing in add) before a page queued after
+        # it can be taken: the store sees a stream's pages in order
+        await run.batcher.add(body, None if unit is None else PageSource(unit, number, after))
+        if queued:
             async with self.cond:  # wake idle workers for the pages just queued
                 self.cond.notify_all()
-        await run.batcher.add(body)
 
-    def _follow(self, stream: _Stream, ctx: PageContext) -> bool:
-        """Queue what comes after the page in ``ctx`` (or end the stream); whether pages were queued."""
+    def _follow(self, stream: _Stream, ctx: PageContext) -> tuple[bool, Any]:
+        """Queue what comes after the page in ``ctx`` (or end the stream): whether pages were queued, and
+        what follows the page as :attr:`PageSource.after`."""
         paginator = self.paginator
         try:
             step = paginator.next_step(ctx)
@@ -160,31 +204,48 @@ class PagedRun:
         if isinstance(step, NextPage):
             if limit is not None and ctx.number >= limit:
                 self._stop(stream, "max_pages")
-                return False
+                return False, "end"
             url = self._clean(step.url)
             key = hash(url)
             if key in stream.seen:
                 self._loop(stream, url)
-                return False
+                return False, None
             stream.seen.add(key)
             self.queue.append((stream, url, ctx.number + 1, True))
-            return True
+            return True, {"next": url}
         elif isinstance(step, FanOut):
-            count, reason, urls = step.count, step.reason, step.urls
+            count, reason, urls, pattern = step.count, step.reason, step.urls, step.pattern
             if limit is not None and ctx.number + count > limit:
                 count, reason = max(0, limit - ctx.number), "max_pages"
                 urls = itertools.islice(urls, count)
+                pattern = None if pattern is None else (pattern[0], pattern[1], pattern[2][:count])
             stream.report.stop = reason
-            if count:
-                self.queue.append(_FanOut(stream, (self._clean(u) for u in urls), ctx.number + 1))
-                return True
+            if not count:
+                return False, "end"
+            cleaned: Iterator[str] = (self._clean(u) for u in urls)
+            after: Any = None
+            if self.recording:  # what a resumed run needs to fetch only the pages not stored
+                if pattern is not None:
+                    values = pattern[2]
+                    spec: Any = {
+                        "base": self._clean(pattern[0]),
+                        "param": pattern[1],
+                        "values": [values.start, values.stop, values.step],
+                    }
+                else:
+                    listed = list(itertools.islice(cleaned, count))
+                    cleaned, spec = iter(listed), listed
+                after = {"fanout": spec, "first": ctx.number + 1, "count": count}
+            self.queue.append(_FanOut(stream, cleaned, ctx.number + 1))
+            return True, after
         elif isinstance(step, Stop):
             self._stop(stream, step.reason)
+            return False, "end"
         else:
             self.run.report.requested += 1  # the rest of the stream, which cannot be fetched
             self.run.attempts.fail(ctx.page.url, None, redact(step.error), 0, stream=stream.start)
             self._incomplete(stream, "broken")
-        return False
+        return False, None
 
     def _loop(self, stream: _Stream, url: str) -> None:
         self.run.report.requested += 1

@@ -280,11 +280,16 @@ class BulkFetchOperator(DataAwareOutputsMixin, BaseOperator):
         progress: Progress | None = None
         urls: Any = plan
         paging = self._pagination_kwargs()
-        if isinstance(store, ObjectStorageStore) and not paging:
-            # with pagination a unit (a stream) is stored only once all its pages are: not tracked yet, so a
-            # paginated run keeps today's behaviour (every try starts clean, long pauses are sat out)
+        if isinstance(store, ObjectStorageStore):
+            # with pagination a page position is a unit of progress too (see storage/checkpoint.py)
+            paginator = paging.get("paginator")
             progress = open_progress(
-                context, store, plan, run_id=meta.run_id, checkpoint_every=self.checkpoint_every_seconds
+                context,
+                store,
+                plan,
+                run_id=meta.run_id,
+                checkpoint_every=self.checkpoint_every_seconds,
+                pagination=None if paginator is None else paginator.to_dict(),
             )
             urls = progress.remaining(plan)
             self._log_start(progress, len(plan))
@@ -351,6 +356,13 @@ class BulkFetchOperator(DataAwareOutputsMixin, BaseOperator):
                 progress.backend.name,
                 total - progress.units_skipped,
             )
+            if progress.pages_skipped:
+                self.log.info(
+                    "Bulk fetch: %d page(s) of %d partly stored stream(s) already stored; those streams "
+                    "continue after them",
+                    progress.pages_skipped,
+                    len(progress.state["streams"]),
+                )
         else:
             self.log.info(
                 "Bulk fetch: starting clean (%s); progress recorded in the %s",

@@ -3,9 +3,13 @@
 A *unit* is one request URL of the operator's plan (one chunk x id), keyed by its ordinal in the plan
 (``UrlPlan`` order is deterministic: chunks, then ids). The plan's fingerprint is saved with the units, so a
 changed plan (other ids, another endpoint) never skips the wrong URLs: it starts clean. Units are saved as
-sorted ``[first, last]`` ranges, so 10 000 units fetched roughly in order take a few bytes per part. (With
-pagination, a unit stays the start URL's ordinal; a page position inside it would be recorded beside it,
-e.g. as ``{ordinal: next page cursor}``, without changing how whole units are keyed.)
+sorted ``[first, last]`` ranges, so 10 000 units fetched roughly in order take a few bytes per part.
+
+With pagination a unit is a stream (its start URL's ordinal) and a *page position* inside it is a unit of
+progress: ``streams`` maps the ordinal of a stream stored in part to the positions of its stored pages (as
+ranges) and ``last``, the furthest stored page that decided what follows it, with that decision (the next
+page's URL for link/cursor styles; the fanned-out pages, as ``base``/``param``/``values`` or a list, for
+offset/page number). A stream whose pages are all stored moves to ``streams_done`` (counted as a unit).
 
 Every part the object-storage store writes is recorded here *after* it is written, with the units whose
 records it holds (a part only ever holds whole responses). Where the record goes:
@@ -29,6 +33,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 from airflow_provider_bulk_uploader.engine import defaults
+from airflow_provider_bulk_uploader.engine.pagination import with_query
 
 __all__ = [
     "PROGRESS_FORMAT",
@@ -40,6 +45,7 @@ __all__ = [
     "merge_ranges",
     "open_progress",
     "plan_fingerprint",
+    "stream_pages",
     "task_state_store",
 ]
 
@@ -50,9 +56,12 @@ PROGRESS_FORMAT = "bulk-fetch-progress/1"
 
 class UnitURL(str):
     """A request URL that carries its unit key (``unit``: the URL's ordinal in the plan). The engine hands
-    the very object back to the store's ``add_batch_from``, which is how a stored body maps to a unit."""
+    the very object back to the store's ``add_batch_from``, which is how a stored body maps to a unit. With
+    pagination, ``resume_pages`` (``[(url, position, decides), ...]``) are the pages a partly stored stream
+    continues with (empty: the stream starts at its first page)."""
 
     unit: int
+    resume_pages: list[tuple[str, int, bool]] = []
 
 
 def merge_ranges(ranges: Iterable[Iterable[int]], units: Iterable[int] = ()) -> list[list[int]]:
@@ -91,12 +100,47 @@ def plan_fingerprint(plan: Any) -> str:
     return hashlib.sha256(payload.encode()).hexdigest()[:32]
 
 
-class RemainingUnits:
-    """The plan's URLs as :class:`UnitURL`, without the units in ``done`` (sized, re-iterable, lazy)."""
+def stream_pages(entry: Mapping[str, Any]) -> list[tuple[str, int, bool]] | None:
+    """The pages a partly stored stream continues with (``[(url, position, decides), ...]``), from its
+    ``streams`` entry: ``[]`` when nothing it decided is stored (start at the first page), ``None`` when every
+    page is stored (the stream is complete)."""
+    last = entry.get("last")
+    if not last:
+        return []
+    number, after = int(last[0]), last[1]
+    if after == "end":
+        return None
+    if isinstance(after, dict) and "next" in after:
+        return [(str(after["next"]), number + 1, True)]
+    if isinstance(after, dict) and "fanout" in after:
+        stored = merge_ranges(entry.get("stored") or [])
+        first, spec = int(after["first"]), after["fanout"]
+        if isinstance(spec, dict):
+            values = range(*spec["values"])
+            urls: Any = (with_query(spec["base"], {spec["param"]: v}) for v in values)
+        else:
+            urls = iter(spec)
+        pages = []
+        for position, url in enumerate(urls, start=first):
+            if not any(a <= position <= b for a, b in stored):
+                pages.append((url, position, False))
+        return pages or None
+    return []
 
-    def __init__(self, plan: Any, done: list[list[int]]) -> None:
+
+class RemainingUnits:
+    """The plan's URLs as :class:`UnitURL`, without the units in ``done`` (sized, re-iterable, lazy); a
+    stream in ``resume`` gets the pages it continues with as ``resume_pages``."""
+
+    def __init__(
+        self,
+        plan: Any,
+        done: list[list[int]],
+        resume: Mapping[int, list[tuple[str, int, bool]]] | None = None,
+    ) -> None:
         self.plan = plan
         self.done = done
+        self.resume = resume or {}
         self.total = len(plan)
 
     def __len__(self) -> int:
@@ -112,6 +156,9 @@ class RemainingUnits:
                 continue
             unit = UnitURL(url)
             unit.unit = index
+            pages = self.resume.get(index)
+            if pages:
+                unit.resume_pages = pages
             yield unit
 
 
@@ -194,6 +241,8 @@ class Progress:
             "finished": False,
             "parts": [],
             "empty_units": [],
+            "streams": {},
+            "streams_done": [],
         }
         self.resumed_from_try: int | None = None
         self.reason = "no checkpoint"
@@ -202,12 +251,20 @@ class Progress:
             if not self.reason:
                 self.state["parts"] = list(previous.get("parts") or [])
                 self.state["empty_units"] = list(previous.get("empty_units") or [])
+                self.state["streams"] = dict(previous.get("streams") or {})
+                self.state["streams_done"] = list(previous.get("streams_done") or [])
                 self.resumed_from_try = previous.get("try_number")
         self.done = merge_ranges(
-            [r for p in self.state["parts"] for r in p.get("units", [])] + self.state["empty_units"]
+            [r for p in self.state["parts"] for r in p.get("units", [])]
+            + self.state["empty_units"]
+            + self.state["streams_done"]
         )
         self.units_skipped = _count(self.done)
         self.units_fetched = 0
+        self.pages_skipped = sum(_count(e.get("stored") or []) for e in self.state["streams"].values())
+        self.pages_fetched = 0
+        #: whether the run is paginated (set by :func:`open_progress`): adds page figures to the summary
+        self.paginated = False
 
     @staticmethod
     def _resumable(previous: Mapping[str, Any], run_id: str | None, plan_key: str) -> str:
@@ -231,22 +288,52 @@ class Progress:
         return self.state["parts"]
 
     def remaining(self, plan: Any) -> RemainingUnits:
-        """The plan's URLs still to fetch, as :class:`UnitURL`."""
-        return RemainingUnits(plan, self.done)
+        """The plan's URLs still to fetch, as :class:`UnitURL` (a partly stored stream with the pages it
+        continues with)."""
+        resume: dict[int, list[tuple[str, int, bool]]] = {}
+        for key, entry in self.state["streams"].items():
+            pages = stream_pages(entry)
+            if pages:
+                resume[int(key)] = pages
+        return RemainingUnits(plan, self.done, resume)
 
-    def record_part(self, part: Mapping[str, Any] | None, units: list[int]) -> None:
+    def record_part(self, part: Mapping[str, Any] | None, units: list[Any]) -> None:
         """Record that ``part`` (``None``: units whose responses held no record) is durably written with
-        the records of ``units``; saved at once."""
+        the records of ``units`` (ordinals; with pagination also ``(ordinal, position, after)`` pages);
+        saved at once."""
+        whole = [u for u in units if isinstance(u, int)]
+        pages = [u for u in units if not isinstance(u, int)]
+        if pages:
+            self._record_pages(pages)
         if part is None:
             if not units:
                 return
-            self.state["empty_units"] = merge_ranges(self.state["empty_units"], units)
+            if whole:
+                self.state["empty_units"] = merge_ranges(self.state["empty_units"], whole)
         else:
             if isinstance(part, dict) and self.state["try_number"] is not None:
                 part["try"] = self.state["try_number"]  # shown per part in the manifest
-            self.state["parts"].append({**part, "units": merge_ranges((), units)})
-        self.units_fetched += len(units)
+            self.state["parts"].append({**part, "units": merge_ranges((), whole)})
+        self.units_fetched += len(whole)
         self.backend.save(self.state)
+
+    def _record_pages(self, pages: list[Any]) -> None:
+        """Add stored pages to their streams; a stream whose pages are all stored becomes a done unit."""
+        streams = self.state["streams"]
+        touched = set()
+        for unit, number, after in pages:
+            entry = streams.setdefault(str(unit), {"stored": [], "last": None})
+            entry["stored"] = merge_ranges(entry["stored"], [int(number)])
+            last = entry["last"]
+            if after is not None and (last is None or int(number) >= int(last[0])):
+                entry["last"] = [int(number), after]
+            touched.add(str(unit))
+        self.pages_fetched += len(pages)
+        for key in touched:
+            if stream_pages(streams[key]) is None:  # every page stored: the stream is a done unit
+                del streams[key]
+                self.state["streams_done"] = merge_ranges(self.state["streams_done"], [int(key)])
+                self.units_fetched += 1
 
     def finish(self) -> None:
         """The task instance's output is complete: a later run (clear, backfill) starts clean."""
@@ -260,6 +347,11 @@ class Progress:
             "units_skipped": self.units_skipped,
             "units_fetched": self.units_fetched,
             "progress_backend": self.backend.name,
+            **(
+                {"pages_skipped": self.pages_skipped, "pages_fetched": self.pages_fetched}
+                if self.paginated
+                else {}
+            ),
         }
 
 
@@ -276,9 +368,12 @@ def open_progress(
     run_id: str | None,
     checkpoint_every: float | None = None,
     on_missing_part: Callable[[str], None] | None = None,
+    pagination: Any = None,
 ) -> Progress:
     """Load the checkpoint of this task instance (task state store, else the journal next to ``store``'s
-    parts), decide whether to resume, and attach it to ``store`` (prior parts + a callback per new part)."""
+    parts), decide whether to resume, and attach it to ``store`` (prior parts + a callback per new part).
+    ``pagination`` (the paginator's dict form, ``None`` without one) is part of the plan: changing it starts
+    clean."""
     accessor = task_state_store(context)
     backend: StateStoreBackend | JournalBackend = (
         StateStoreBackend(accessor) if accessor is not None else JournalBackend(store)
@@ -290,7 +385,7 @@ def open_progress(
         backend,
         run_id=run_id,
         try_number=try_number if isinstance(try_number, int) else None,
-        plan_key=plan_fingerprint(plan),
+        plan_key=_plan_key(plan, pagination),
         total=len(plan),
         previous=previous,
     )
@@ -308,5 +403,14 @@ def open_progress(
                 previous=None,
             )
             progress.reason = f"recorded part {missing[0]} is missing"
+    progress.paginated = pagination is not None
     store.resume(progress.parts, progress.record_part, checkpoint_every=checkpoint_every)
     return progress
+
+
+def _plan_key(plan: Any, pagination: Any) -> str:
+    key = plan_fingerprint(plan)
+    if pagination is None:
+        return key
+    extra = json.dumps(pagination, sort_keys=True, default=str).encode()
+    return hashlib.sha256(key.encode() + b"|" + extra).hexdigest()[:32]

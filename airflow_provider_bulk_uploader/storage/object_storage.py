@@ -120,9 +120,9 @@ class ObjectStorageStore:
         self._next_seq = 0
         self._parts: list[dict[str, Any]] = []
         self._dir_ready = False
-        #: (unit, end of its records in ``_buffer``) for responses whose URL carried a unit key
-        self._pending: list[tuple[int, int]] = []
-        self._on_part: Callable[[Mapping[str, Any] | None, list[int]], None] | None = None
+        #: (unit or page key, end of its records in ``_buffer``) for responses whose URL carried a unit key
+        self._pending: list[tuple[Any, int]] = []
+        self._on_part: Callable[[Mapping[str, Any] | None, list[Any]], None] | None = None
         self._writes: set[asyncio.Task[None]] = set()
         self._checkpoint_every: float | None = None
         self._buffered_since = 0.0
@@ -132,7 +132,7 @@ class ObjectStorageStore:
     def resume(
         self,
         parts: list[Mapping[str, Any]],
-        on_part: Callable[[Mapping[str, Any] | None, list[int]], None] | None,
+        on_part: Callable[[Mapping[str, Any] | None, list[Any]], None] | None,
         *,
         checkpoint_every: float | None = None,
     ) -> None:
@@ -164,7 +164,8 @@ class ObjectStorageStore:
 
     async def add_batch_from(self, urls: list[Any], items: list[Any]) -> None:
         """``add_batch`` that also learns each body's URL; a URL with a ``unit`` key (a
-        :class:`~.checkpoint.UnitURL`) makes its records a unit of progress, recorded with its part."""
+        :class:`~.checkpoint.UnitURL`) makes its records a unit of progress, recorded with its part; a page
+        of a paginated stream (the engine's ``PageSource``) is recorded as ``(unit, position, after)``."""
         buffer, pending, lines = self._buffer, self._pending, self._lines
         if not buffer:
             self._buffered_since = time.monotonic()
@@ -173,6 +174,8 @@ class ObjectStorageStore:
             failed_before = len(mismatches)
             buffer.extend(lines([item]))
             unit = getattr(url, "unit", None)
+            if unit is None and (stream := getattr(url, "stream_unit", None)) is not None:
+                unit = (stream, url.number, url.after)  # a page of a paginated stream (engine PageSource)
             if unit is not None and len(mismatches) == failed_before:  # a mismatch is a failure: not stored
                 pending.append((unit, len(buffer)))
         while len(self._buffer) >= self.records_per_part:  # _take replaces the buffer
@@ -263,7 +266,7 @@ class ObjectStorageStore:
                 return end
         return size
 
-    def _take_units(self, n: int) -> list[int]:
+    def _take_units(self, n: int) -> list[Any]:
         """The units whose records are all within the first ``n`` buffered lines; shift the rest."""
         pending = self._pending
         k = 0
@@ -289,7 +292,7 @@ class ObjectStorageStore:
         task.add_done_callback(self._writes.discard)
         await asyncio.shield(task)
 
-    def _recorded(self, part: dict[str, Any] | None, units: list[int]) -> None:
+    def _recorded(self, part: dict[str, Any] | None, units: list[Any]) -> None:
         if self._on_part is not None and (part is not None or units):
             self._on_part(part, units)
 

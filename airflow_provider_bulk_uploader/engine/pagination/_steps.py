@@ -50,11 +50,17 @@ class NextPage:
 
 @dataclass(frozen=True)
 class FanOut:
-    """Every remaining page of the stream: ``count`` URLs from ``urls``, fetched in parallel."""
+    """Every remaining page of the stream: ``count`` URLs from ``urls``, fetched in parallel.
+
+    :param pattern: optional compact form of the same URLs, ``(base, param, values)``: URL *i* is ``base``
+        with query parameter ``param`` set to ``values[i]`` (what a resumable store records instead of the
+        URLs; offset and page number set it).
+    """
 
     urls: Iterator[str]
     count: int
     reason: str = "total reached"
+    pattern: tuple[str, str, range] | None = None
 
 
 @dataclass(frozen=True)

@@ -232,7 +232,12 @@ class OffsetPaginator(Paginator):
             offsets = range(offset + limit, stop_at, limit)
             base = page.url
             reason = "total reached" if stop_at == total else "maximum_offset reached"
-            return FanOut((with_query(base, {self.offset_param: o}) for o in offsets), len(offsets), reason)
+            return FanOut(
+                (with_query(base, {self.offset_param: o}) for o in offsets),
+                len(offsets),
+                reason,
+                (base, self.offset_param, offsets),
+            )
         if ctx.records == 0 and self.stop_after_empty_page:
             return Stop("empty page")
         if ctx.records < limit:
@@ -289,7 +294,12 @@ class PageNumberPaginator(Paginator):
             numbers = range(number + 1, stop_at + 1)
             base = page.url
             reason = "total reached" if stop_at == final else "maximum_page reached"
-            return FanOut((with_query(base, {self.page_param: n}) for n in numbers), len(numbers), reason)
+            return FanOut(
+                (with_query(base, {self.page_param: n}) for n in numbers),
+                len(numbers),
+                reason,
+                (base, self.page_param, numbers),
+            )
         if ctx.records == 0 and self.stop_after_empty_page:
             return Stop("empty page")
         if last is not None and number >= last:

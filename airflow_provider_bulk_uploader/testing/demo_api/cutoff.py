@@ -1,7 +1,8 @@
-"""An outage switch for the demo API: drop every data request after the first ``after`` (for ``count``
-requests, or until switched off) — what a test needs to make a task fail mid-way, deterministically. With
-``retry_after`` it plays an exhausted quota instead: 429 with ``Retry-After`` until ``retry_after`` seconds
-after the first refused request, then it serves again.
+"""An outage switch for the demo API: drop every data request (``/items/{id}``, ``/records``,
+``/pages/{style}``) after the first ``after`` (for ``count`` requests, or until switched off) — what a test
+needs to make a task fail mid-way, deterministically. With ``retry_after`` it plays an exhausted quota
+instead: 429 with ``Retry-After`` until ``retry_after`` seconds after the first refused request, then it
+serves again.
 
 Dropped requests are recorded like any other (status ``DROPPED``, 0): the server log shows what arrived.
 Set it in-process (``api.cutoff.set(after=100, count=50)``) or over HTTP::

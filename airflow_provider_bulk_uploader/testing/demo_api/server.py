@@ -27,7 +27,7 @@ DEFAULT_AUTH_NAME = {"header": "X-API-Key", "query": "api_key"}
 MAX_RECORDS = 10_000
 MAX_SLOW_MS = 60_000
 DROPPED = 0  # status recorded for /drop (no response was sent)
-_DATA_ROUTES = frozenset({"/items/{id}", "/records"})
+_DATA_ROUTES = frozenset({"/items/{id}", "/records", "/pages/{style}"})  # what /_cutoff counts
 _REDIRECT_CODES = {
     301: web.HTTPMovedPermanently,
     302: web.HTTPFound,
