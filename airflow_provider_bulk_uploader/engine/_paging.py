@@ -176,12 +176,14 @@ class PagedRun:
         report.succeeded += 1
         stream.report.pages += 1
         stream.report.records += records
+        unit = getattr(start, "unit", None) if self.recording else None
         queued, after = False, None
         if decides:
             queued, after = self._follow(
-                stream, PageContext(start, Page(url, body, headers), number, records, stream.memo)
+                stream,
+                PageContext(start, Page(url, body, headers), number, records, stream.memo),
+                unit is not None,
             )
-        unit = getattr(start, "unit", None) if self.recording else None
         # the body is queued for the store (synchronously, first thing in add) before a page queued after
         # it can be taken: the store sees a stream's pages in order
         await run.batcher.add(body, None if unit is None else PageSource(unit, number, after))
@@ -189,9 +191,9 @@ class PagedRun:
             async with self.cond:  # wake idle workers for the pages just queued
                 self.cond.notify_all()
 
-    def _follow(self, stream: _Stream, ctx: PageContext) -> tuple[bool, Any]:
+    def _follow(self, stream: _Stream, ctx: PageContext, recording: bool = False) -> tuple[bool, Any]:
         """Queue what comes after the page in ``ctx`` (or end the stream): whether pages were queued, and
-        what follows the page as :attr:`PageSource.after`."""
+        what follows the page as :attr:`PageSource.after` (a fan-out is described only when ``recording``)."""
         paginator = self.paginator
         try:
             step = paginator.next_step(ctx)
@@ -224,7 +226,7 @@ class PagedRun:
                 return False, "end"
             cleaned: Iterator[str] = (self._clean(u) for u in urls)
             after: Any = None
-            if self.recording:  # what a resumed run needs to fetch only the pages not stored
+            if recording:  # what a resumed run needs to fetch only the pages not stored
                 if pattern is not None:
                     values = pattern[2]
                     spec: Any = {

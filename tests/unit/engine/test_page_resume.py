@@ -119,3 +119,21 @@ def test_a_store_without_add_batch_from_gets_no_sources(demo):
         ).run()
     )
     assert len(store) == 3
+
+
+def test_max_pages_counts_from_the_streams_first_page_after_a_resume(demo):
+    start = f"{demo.url}/pages/cursor?n=1050"
+    capped = {**CURSOR, "max_pages": 8}
+    sources = [s for s, _ in run(demo, [unit_url(start, 0)], capped, "aiohttp").items]
+    assert [s.number for s in sources] == list(range(1, 9)) and sources[-1].after == "end"
+    demo.reset()
+    resumed = run(demo, [unit_url(start, 0, [(sources[4].after["next"], 6, True)])], capped, "aiohttp")
+    assert [s.number for s, _ in resumed.items] == [6, 7, 8] and len(demo.requests) == 3
+    assert resumed.items[-1][0].after == "end"
+
+
+def test_a_capped_fan_out_records_only_the_pages_it_will_fetch(demo):
+    store = run(demo, [unit_url(f"{demo.url}/pages/offset?n=1050", 0)], {**OFFSET, "max_pages": 5}, "aiohttp")
+    first = next(s for s, _ in store.items if s.number == 1)
+    assert first.after["count"] == 4 and first.after["fanout"]["values"] == [100, 500, 100]
+    assert sorted(s.number for s, _ in store.items) == [1, 2, 3, 4, 5]
