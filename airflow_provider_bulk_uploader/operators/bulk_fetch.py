@@ -293,13 +293,15 @@ class BulkFetchOperator(DataAwareOutputsMixin, BaseOperator):
             )
             urls = progress.remaining(plan)
             self._log_start(progress, len(plan))
+        paginated = paging.get("paginator") is not None  # a stream may have many pages: no cap by count
         self.log.info(
-            "Bulk fetch: %d requests (%d chunk(s)) into %r; rate limit %s, concurrency %d",
+            "Bulk fetch: %d %s (%d chunk(s)) into %r; rate limit %s, concurrency %d",
             len(urls),
+            "paginated streams" if paginated else "requests",
             len(plan.chunks),
             store,
             settings.describe_rate_limit(),
-            settings.effective_concurrency(len(plan)),
+            settings.effective_concurrency(None if paginated else len(plan)),
         )
         try:
             report = hook.fetch(

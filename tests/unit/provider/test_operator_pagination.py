@@ -108,6 +108,13 @@ def test_each_days_stream_is_paginated_into_xcom_with_counts_per_stream(api):
     assert all(q.get("start") in {f["start"] for f in firsts} for q in queries)  # later pages keep the day
 
 
+def test_start_line_counts_streams_and_does_not_cap_concurrency_at_their_number(api, capsys):
+    """One stream may have many pages: the concurrency is not capped at the number of streams (1 here)."""
+    cursor_op(max_concurrency=8).execute(make_context(utc(2024, 1, 1), utc(2024, 1, 2)))
+    [line] = [text for text in capsys.readouterr().out.splitlines() if "Bulk fetch: " in text]
+    assert "Bulk fetch: 1 paginated streams (1 chunk(s))" in line and "concurrency 8" in line, line
+
+
 def test_object_storage_manifest_carries_pages_and_records_per_stream(api, tmp_path):
     op = cursor_op(store=f"file://{tmp_path}")
     op.execute(make_context(utc(2024, 1, 1), utc(2024, 1, 4)))
