@@ -8,30 +8,10 @@ from typing import Any
 
 from ._auto import AutoPaginator
 from ._steps import _as_int
-from ._styles import (
-    CursorPaginator,
-    HeaderCursorPaginator,
-    HeaderLinkPaginator,
-    JSONLinkPaginator,
-    OffsetPaginator,
-    PageNumberPaginator,
-    Paginator,
-    SinglePagePaginator,
-)
+from ._styles import STYLES, Paginator
 
-_CLASSES: dict[str, type[Paginator]] = {
-    cls.type: cls
-    for cls in (
-        JSONLinkPaginator,
-        HeaderLinkPaginator,
-        CursorPaginator,
-        HeaderCursorPaginator,
-        OffsetPaginator,
-        PageNumberPaginator,
-        SinglePagePaginator,
-        AutoPaginator,
-    )
-}
+_ALL: tuple[type[Paginator], ...] = (*STYLES, AutoPaginator)
+_CLASSES: dict[str, type[Paginator]] = {cls.type: cls for cls in _ALL}
 #: The names the dict form's ``"type"`` accepts.
 PAGINATOR_TYPES: tuple[str, ...] = tuple(_CLASSES)
 

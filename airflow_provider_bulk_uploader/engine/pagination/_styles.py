@@ -305,3 +305,15 @@ class PageNumberPaginator(Paginator):
         if last is not None and number >= last:
             return Stop("total reached" if total is not None else "maximum_page reached")
         return NextPage(with_query(page.url, {self.page_param: number + 1}))
+
+
+#: Every concrete style, in the order the dict form lists them (``auto`` lives in :mod:`._auto`).
+STYLES: tuple[type[Paginator], ...] = (
+    JSONLinkPaginator,
+    HeaderLinkPaginator,
+    CursorPaginator,
+    HeaderCursorPaginator,
+    OffsetPaginator,
+    PageNumberPaginator,
+    SinglePagePaginator,
+)
