@@ -67,21 +67,17 @@ class Attempts:
         429 arrived must not send during the pause. It gives the slot back and waits without holding it
         (a slot held in Redis has a lease that must not run out before the request is sent)."""
         cooldown, limiter = self.cooldown, self.limiter
-        ticket = None
-        if limiter is not None:
-            ticket = await limiter.acquire()
-            while cooldown.paused and cooldown.remaining() > 0:
+        ticket = await limiter.acquire() if limiter is not None else None
+        while cooldown.paused and cooldown.remaining() > 0:  # one attribute check unless a pause was set
+            if limiter is not None:
                 limiter.release(ticket)
-                if self.max_wait is not None:
-                    self._check_wait(cooldown.remaining(), None)
-                await cooldown.wait()
+            if self.max_wait is not None:
+                self._check_wait(cooldown.remaining(), None)
+            await cooldown.wait()
+            if limiter is not None:
                 ticket = await limiter.acquire()
         started = time.monotonic() if self.debug else 0.0
         try:
-            if cooldown.paused:
-                if self.max_wait is not None:
-                    self._check_wait(cooldown.remaining(), None)
-                await cooldown.wait()
             self.report.attempts += 1
             data = await fetch(url)
         except Exception as exc:
