@@ -23,7 +23,6 @@ import itertools
 from collections import deque
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from ._attempts import FAILED
 from ._transports import PageFetch
@@ -31,6 +30,7 @@ from .pagination import Broken, FanOut, NextPage, Page, PageContext, Paginator, 
 from .paths import records_at
 from .redaction import redact, redact_url
 from .report import StreamReport
+from .urls import without_params
 
 if TYPE_CHECKING:
     from .orchestrator import _Run
@@ -274,10 +274,4 @@ class PagedRun:
     def _clean(self, url: str) -> str:
         """``url`` without credential query parameters a server echoed into its next link: the transport adds
         them back for the start URL's origin, and they must never go to another one."""
-        names = self.credential_params
-        if not names or "?" not in url:
-            return url
-        parts = urlsplit(url)
-        pairs = parse_qsl(parts.query, keep_blank_values=True)
-        kept = [(k, v) for k, v in pairs if k not in names]
-        return url if len(kept) == len(pairs) else urlunsplit(parts._replace(query=urlencode(kept)))
+        return without_params(url, self.credential_params)

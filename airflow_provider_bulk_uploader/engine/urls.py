@@ -1,5 +1,5 @@
 """URL helpers used by the engine and the Airflow layer: one definition of an origin, one way to join a
-path to a base URL, one way to append query parameters.
+path to a base URL, one place for query-string edits (append, set, read, drop).
 
 An *origin* is ``(scheme, host, port)`` with the scheme and host lower-cased and the default port filled
 in (80 for http, 443 for https), as browsers define it: credentials are only ever sent to the origin they
@@ -10,9 +10,18 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from typing import Any
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-__all__ = ["Origin", "append_query", "join_url", "origin_of", "same_origin"]
+__all__ = [
+    "Origin",
+    "append_query",
+    "join_url",
+    "origin_of",
+    "query_value",
+    "same_origin",
+    "with_query",
+    "without_params",
+]
 
 Origin = tuple[str, str, "int | None"]
 
@@ -53,3 +62,39 @@ def append_query(url: str, params: Mapping[str, Any] | Iterable[tuple[str, Any]]
     if not query:
         return url
     return f"{url}{'&' if '?' in url else '?'}{query}"
+
+
+def with_query(url: str, params: Mapping[str, Any]) -> str:
+    """``url`` with each of ``params`` set: an existing parameter keeps its place (its first occurrence; any
+    repeat is dropped), a new one is appended; the other parameters are kept as they are."""
+    parts = urlsplit(url)
+    pairs: list[tuple[str, str]] = []
+    done: set[str] = set()
+    for key, value in parse_qsl(parts.query, keep_blank_values=True):
+        if key in params:
+            if key in done:
+                continue
+            value = str(params[key])
+            done.add(key)
+        pairs.append((key, value))
+    pairs.extend((k, str(v)) for k, v in params.items() if k not in done)
+    return urlunsplit(parts._replace(query=urlencode(pairs)))
+
+
+def query_value(url: str, name: str) -> str | None:
+    """The first value of query parameter ``name`` in ``url``, or ``None``."""
+    for key, value in parse_qsl(urlsplit(url).query, keep_blank_values=True):
+        if key == name:
+            return value
+    return None
+
+
+def without_params(url: str, names: Iterable[str]) -> str:
+    """``url`` without the query parameters called ``names`` (``url`` itself when it has none of them)."""
+    names = frozenset(names)
+    if not names or "?" not in url:
+        return url
+    parts = urlsplit(url)
+    pairs = parse_qsl(parts.query, keep_blank_values=True)
+    kept = [(k, v) for k, v in pairs if k not in names]
+    return url if len(kept) == len(pairs) else urlunsplit(parts._replace(query=urlencode(kept)))

@@ -20,6 +20,7 @@ The engine itself stops a stream at ``max_pages`` and detects loops (the same ne
 
 from __future__ import annotations
 
+from ..urls import query_value, with_query
 from ._auto import AutoPaginator, detect
 from ._parse import PAGINATOR_PARAMETERS, PAGINATOR_TYPES, paginator_from
 from ._steps import (
@@ -31,8 +32,6 @@ from ._steps import (
     Step,
     Stop,
     link_header_next,
-    query_value,
-    with_query,
 )
 from ._styles import (
     CursorPaginator,

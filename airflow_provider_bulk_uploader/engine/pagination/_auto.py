@@ -7,7 +7,17 @@ from urllib.parse import urljoin
 
 from .. import defaults
 from ..paths import lookup
-from ._steps import Broken, Page, PageContext, Step, _as_int, _header, _present, link_header_next, query_value
+from ..urls import query_value
+from ._steps import (
+    Broken,
+    Page,
+    PageContext,
+    Step,
+    _as_int,
+    _header,
+    _present,
+    link_header_next,
+)
 from ._styles import (
     CursorPaginator,
     HeaderCursorPaginator,

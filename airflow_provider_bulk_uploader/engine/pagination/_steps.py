@@ -7,7 +7,6 @@ import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from .. import defaults
 from ..paths import MISSING
@@ -81,31 +80,6 @@ Step = NextPage | FanOut | Stop | Broken
 
 
 # -- helpers ------------------------------------------------------------------------------------------------
-
-
-def with_query(url: str, params: Mapping[str, Any]) -> str:
-    """``url`` with each of ``params`` set: an existing parameter keeps its place (its first occurrence; any
-    repeat is dropped), a new one is appended; the other parameters are kept as they are."""
-    parts = urlsplit(url)
-    pairs: list[tuple[str, str]] = []
-    done: set[str] = set()
-    for key, value in parse_qsl(parts.query, keep_blank_values=True):
-        if key in params:
-            if key in done:
-                continue
-            value = str(params[key])
-            done.add(key)
-        pairs.append((key, value))
-    pairs.extend((k, str(v)) for k, v in params.items() if k not in done)
-    return urlunsplit(parts._replace(query=urlencode(pairs)))
-
-
-def query_value(url: str, name: str) -> str | None:
-    """The first value of query parameter ``name`` in ``url``, or ``None``."""
-    for key, value in parse_qsl(urlsplit(url).query, keep_blank_values=True):
-        if key == name:
-            return value
-    return None
 
 
 _LINK = re.compile(r"<([^>]*)>\s*((?:;\s*[^;,]*)*)")

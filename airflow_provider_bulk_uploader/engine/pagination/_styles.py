@@ -8,6 +8,7 @@ from urllib.parse import urljoin
 
 from .. import defaults
 from ..paths import MISSING, lookup
+from ..urls import query_value, with_query
 from ._steps import (
     Broken,
     FanOut,
@@ -24,8 +25,6 @@ from ._steps import (
     _require_path,
     _require_text,
     link_header_next,
-    query_value,
-    with_query,
 )
 
 
