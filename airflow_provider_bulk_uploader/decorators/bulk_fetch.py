@@ -15,6 +15,7 @@ Registered in ``get_provider_info()`` under ``task-decorators``.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
@@ -76,6 +77,13 @@ class UrlList:
             else:
                 resolved.append(f"{base}/{url.lstrip('/')}")
         self.urls = resolved
+
+    def fingerprint(self) -> str:
+        """A short stable hash of the URLs in order (what a progress checkpoint is keyed by)."""
+        digest = hashlib.sha256()
+        for url in self.urls:
+            digest.update(url.encode() + b"\n")
+        return digest.hexdigest()[:32]
 
     def __len__(self) -> int:
         return len(self.urls)

@@ -14,6 +14,7 @@ from .errors import (
     RateLimitBackendError,
     TransportError,
 )
+from .interfaces import PageSource, ResumableStore, StartURL
 from .iterators import days_intervals, id_iterator, loading_urls
 from .orchestrator import UploadedData
 from .pagination import (
@@ -33,6 +34,7 @@ from .redaction import redact, redact_url, register_secret
 from .report import Failure, FetchReport, StreamReport
 from .retries import default_retry_policy
 from .shared_ratelimit import RedisLimiter
+from .spec import FetchSpec
 from .stores import JsonlFileStore, ListStore
 
 __all__ = [
@@ -43,6 +45,7 @@ __all__ = [
     "Failure",
     "FetchError",
     "FetchReport",
+    "FetchSpec",
     "GetAPICall",
     "HTTPStatusError",
     "HeaderAuth",
@@ -56,12 +59,15 @@ __all__ = [
     "LongWait",
     "OffsetPaginator",
     "PageNumberPaginator",
+    "PageSource",
     "Paginator",
     "QueryParamsAuth",
     "RateLimitBackendError",
     "Ratelimit",
     "RedisLimiter",
+    "ResumableStore",
     "SinglePagePaginator",
+    "StartURL",
     "StreamReport",
     "TransportError",
     "UploadedData",

@@ -10,7 +10,7 @@ from typing import Any
 from tenacity import AsyncRetrying, RetryError
 
 from . import defaults
-from ._transports import Fetch
+from ._types import FAILED, Fetch
 from .errors import FetchError, LongWait, RateLimitBackendError
 from .ratelimit import Limiter
 from .redaction import redact_url
@@ -18,10 +18,9 @@ from .report import Failure, FetchReport
 from .responses import to_fetch_error
 from .retries import CoolDown
 
-logger = logging.getLogger("airflow_provider_bulk_uploader")
+__all__ = ["FAILED", "Attempts"]
 
-#: What :meth:`Attempts.fetch` returns for a URL that failed for good (already in the report).
-FAILED: Any = object()
+logger = logging.getLogger("airflow_provider_bulk_uploader")
 
 
 class Attempts:

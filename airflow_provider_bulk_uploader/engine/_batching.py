@@ -1,9 +1,9 @@
 """Step 3 of a run: parsed bodies collected into batches of ``batch_size`` and handed to the store, one
 call at a time (an async store keeps receiving while a call is awaited), the last partial batch at the end.
 
-A store with an ``add_batch_from(urls, items)`` method also learns which URL (the exact object ``url_maker``
-yielded, so it may carry a unit key) each body came from: what a resumable store records as durably stored.
-Stores without it cost nothing extra."""
+A :class:`~.interfaces.ResumableStore` (one with ``add_batch_from(sources, items)``) also learns where each
+body came from (the exact object ``url_maker`` yielded, so it may be a :class:`~.interfaces.StartURL`, or a
+:class:`~.interfaces.PageSource`): what it records as durably stored. Stores without it cost nothing extra."""
 
 from __future__ import annotations
 
@@ -11,7 +11,9 @@ import asyncio
 import inspect
 from typing import Any
 
-from .interfaces import Store
+from .interfaces import ResumableStore, Store
+
+__all__ = ["Batcher"]
 
 
 class Batcher:
@@ -21,9 +23,8 @@ class Batcher:
         self.store = store
         self.size = batch_size
         self.batch: list[Any] = []
-        add_from = getattr(store, "add_batch_from", None)
-        #: with a store that takes ``add_batch_from``: the URL of each body in :attr:`batch`, in step
-        self.sources: list[Any] | None = [] if callable(add_from) else None
+        #: with a :class:`~.interfaces.ResumableStore`: the source of each body in :attr:`batch`, in step
+        self.sources: list[Any] | None = [] if isinstance(store, ResumableStore) else None
         self.lock = asyncio.Lock()
         self.store_failed = False
 
@@ -69,7 +70,8 @@ class Batcher:
         add_batch = getattr(store, "add_batch", None)
         try:
             if sources is not None:
-                result = store.add_batch_from(sources, chunk)  # type: ignore[attr-defined]
+                assert isinstance(store, ResumableStore)
+                result = store.add_batch_from(sources, chunk)
                 if inspect.isawaitable(result):
                     await result
                 return

@@ -8,12 +8,12 @@ cursor pages are sequential by nature (a page's response names the next one); of
 are fanned out as soon as the first page gives the total: the remaining page URLs are generated lazily and
 taken by whichever workers are free, bounded by the run's concurrency and rate limit.
 
-Resuming (what a checkpointing store needs, nothing else pays for it): with a store that takes
-``add_batch_from`` and a start URL that carries a ``unit`` key, every page body goes to the store with a
-:class:`PageSource` (the stream's unit, the page's position, what follows it), and a start URL that carries
-``resume_pages`` (``[(url, position, decides), ...]``) continues its stream at those pages instead of the
-first one. A page body reaches the store before any page queued after it is taken, so a stream's stored
-pages are always whole responses and, for link and cursor styles, a prefix of the stream.
+Resuming (what a checkpointing store needs, nothing else pays for it): with a
+:class:`~.interfaces.ResumableStore` and a :class:`~.interfaces.StartURL`, every page body goes to the store
+with a :class:`~.interfaces.PageSource` (the stream's unit, the page's position, what follows it), and a start
+URL with ``resume_pages`` continues its stream at those pages instead of the first one. A page body reaches
+the store before any page queued after it is taken, so a stream's stored pages are always whole responses and,
+for link and cursor styles, a prefix of the stream.
 """
 
 from __future__ import annotations
@@ -21,19 +21,20 @@ from __future__ import annotations
 import asyncio
 import itertools
 from collections import deque
-from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterator, Mapping
+from typing import Any
 
-from ._attempts import FAILED
-from ._transports import PageFetch
+from ._attempts import Attempts
+from ._batching import Batcher
+from ._types import FAILED, PageFetch
+from .interfaces import PageSource, StartURL
 from .pagination import Broken, FanOut, NextPage, Page, PageContext, Paginator, Stop
 from .paths import records_at
 from .redaction import redact, redact_url
-from .report import StreamReport
+from .report import FetchReport, StreamReport
 from .urls import without_params
 
-if TYPE_CHECKING:
-    from .orchestrator import _Run
+__all__ = ["PageSource", "PagedRun"]
 
 
 class _Stream:
@@ -64,44 +65,34 @@ class _FanOut:
 _Job = tuple[_Stream, str, int, bool]
 
 
-class PageSource:
-    """What a resumable store learns with one page body (the source ``add_batch_from`` receives).
+class PagedRun:
+    """The page scheduler of one run with a paginator.
 
-    :attr stream_unit: the ``unit`` key of the stream's start URL.
-    :attr number: the page's position in the stream (1 = first page).
-    :attr after: what follows the page, JSON-ready: ``"end"`` (the stream is complete after it),
-        ``{"next": url}`` (sequential styles), ``{"fanout": {...}, "first": n, "count": c}`` (every other page
-        at once: ``fanout`` is ``{"base", "param", "values": [start, stop, step]}`` or a list of URLs), or
-        ``None`` (the page decides nothing: a fanned-out page, or a stream that broke after it).
+    :param credential_params: names of the query parameters that carry credentials: never taken over from
+        a server's next link.
     """
 
-    __slots__ = ("after", "number", "stream_unit")
-
-    def __init__(self, stream_unit: Any, number: int, after: Any) -> None:
-        self.stream_unit = stream_unit
-        self.number = number
-        self.after = after
-
-    def __repr__(self) -> str:
-        return f"PageSource({self.stream_unit!r}, {self.number}, {self.after!r})"
-
-
-class PagedRun:
-    """The page scheduler of one :class:`~.orchestrator._Run` with a paginator."""
-
-    def __init__(self, run: _Run, paginator: Paginator, record_path: str | None) -> None:
-        self.run = run
+    def __init__(
+        self,
+        report: FetchReport,
+        attempts: Attempts,
+        batcher: Batcher,
+        paginator: Paginator,
+        record_path: str | None,
+        credential_params: Mapping[str, str] | frozenset[str] = frozenset(),
+    ) -> None:
+        self.report = report
+        self.attempts = attempts
+        self.batcher = batcher
         self.paginator = paginator
         self.record_path = record_path
         self.queue: deque[_Job | _FanOut] = deque()
         self.busy = 0
         self.cond = asyncio.Condition()
-        credentials = run.credentials
-        #: query parameters that carry credentials: never taken over from a server's next link
-        self.credential_params = frozenset(credentials.credential_params) if credentials else frozenset()
-        run.report.paginated = True
-        #: whether page bodies go to the store with a :class:`PageSource` (a store with add_batch_from)
-        self.recording = run.batcher.sources is not None
+        self.credential_params = frozenset(credential_params)
+        report.paginated = True
+        #: whether page bodies go to the store with a :class:`PageSource` (a resumable store)
+        self.recording = batcher.sources is not None
 
     async def worker(self, urls: Iterator[Any], fetch: PageFetch) -> None:
         cond = self.cond
@@ -134,16 +125,16 @@ class PagedRun:
             job = queue.popleft()
             assert not isinstance(job, _FanOut)
             return job
-        run, report = self.run, self.run.report
+        report, attempts = self.report, self.attempts
         for url in urls:  # one shared iterator: each start URL is taken by exactly one worker
             url = url if isinstance(url, str) else str(url)
             if not url.startswith(("http://", "https://")):
                 report.requested += 1
-                run.attempts.fail(url, None, "not an absolute http(s) URL", 0)
+                attempts.fail(url, None, "not an absolute http(s) URL", 0)
                 continue
             stream = _Stream(url, StreamReport(url=redact_url(url), style=self.paginator.type))
             report.streams.append(stream.report)
-            resume = getattr(url, "resume_pages", None)
+            resume = url.resume_pages if isinstance(url, StartURL) else ()
             if resume:  # a stream stored in part by an earlier run: continue at its next pages
                 jobs = [(stream, self._clean(u), int(n), bool(d)) for u, n, d in resume]
                 stream.seen.update(hash(job[1]) for job in jobs if job[3])
@@ -156,10 +147,10 @@ class PagedRun:
 
     async def _page(self, job: _Job, fetch: PageFetch) -> None:
         stream, url, number, decides = job
-        run, report = self.run, self.run.report
+        report, attempts = self.report, self.attempts
         report.requested += 1
         start = stream.start
-        result = await run.attempts.fetch(url, lambda u: fetch(u, start), stream=start)
+        result = await attempts.fetch(url, lambda u: fetch(u, start), stream=start)
         if result is FAILED:
             self._incomplete(stream, "page failed")
             return
@@ -170,13 +161,13 @@ class PagedRun:
             try:
                 records = len(records_at(body, self.record_path))
             except ValueError as exc:
-                run.attempts.fail(url, None, f"{exc}; the page was not stored", 1, stream=start)
+                attempts.fail(url, None, f"{exc}; the page was not stored", 1, stream=start)
                 self._incomplete(stream, "records not found")
                 return
         report.succeeded += 1
         stream.report.pages += 1
         stream.report.records += records
-        unit = getattr(start, "unit", None) if self.recording else None
+        unit = start.unit if self.recording and isinstance(start, StartURL) else None
         queued, after = False, None
         if decides:
             queued, after = self._follow(
@@ -186,7 +177,7 @@ class PagedRun:
             )
         # the body is queued for the store (synchronously, first thing in add) before a page queued after
         # it can be taken: the store sees a stream's pages in order
-        await run.batcher.add(body, None if unit is None else PageSource(unit, number, after))
+        await self.batcher.add(body, None if unit is None else PageSource(unit, number, after))
         if queued:
             async with self.cond:  # wake idle workers for the pages just queued
                 self.cond.notify_all()
@@ -244,14 +235,14 @@ class PagedRun:
             self._stop(stream, step.reason)
             return False, "end"
         else:
-            self.run.report.requested += 1  # the rest of the stream, which cannot be fetched
-            self.run.attempts.fail(ctx.page.url, None, redact(step.error), 0, stream=stream.start)
+            self.report.requested += 1  # the rest of the stream, which cannot be fetched
+            self.attempts.fail(ctx.page.url, None, redact(step.error), 0, stream=stream.start)
             self._incomplete(stream, "broken")
         return False, None
 
     def _loop(self, stream: _Stream, url: str) -> None:
-        self.run.report.requested += 1
-        self.run.attempts.fail(
+        self.report.requested += 1
+        self.attempts.fail(
             url,
             None,
             f"pagination loop: the next page {redact_url(url)} was already requested in this stream",

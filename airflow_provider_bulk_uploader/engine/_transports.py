@@ -12,29 +12,26 @@ import ssl
 import sys
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import httpx
 
 from . import defaults
+from ._types import Fetch, PageFetch
 from .auth import NO_ORIGIN, ORIGIN_EXTENSION, CredentialAuth, CredentialScope, CrossOriginGuard
 from .responses import decode_json_response
+from .spec import FetchSpec
 from .urls import origin_of
 
-if TYPE_CHECKING:
-    from .orchestrator import UploadedData
-
-Fetch = Callable[[str], Awaitable[Any]]
-#: ``fetch(page_url, stream_start_url) -> (parsed body, response headers)``: credentials only to the origin
-#: of the stream's start URL.
-PageFetch = Callable[[str, str], Awaitable[tuple[Any, Mapping[str, str]]]]
+#: ``factory(client=..., url=..., retry_policy=...)``: builds one API call (:class:`~.interfaces.APICall`)
+CallFactory = Callable[..., Any]
 
 
 @dataclass
 class Fetchers:
     """What :func:`open_fetchers` opened: fetchers to share round-robin among workers, and closers."""
 
-    fetch: list[Any]  # Fetch, or PageFetch from open_page_fetchers
+    fetch: list[Any]  # Fetch, or PageFetch with pages=True
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     fast: bool = False
 
@@ -43,43 +40,42 @@ class Fetchers:
             await asyncio.shield(close())
 
 
-def uses_fast_path(spec: UploadedData, credentials: CredentialAuth | None, auth: httpx.Auth | None) -> bool:
+def uses_fast_path(
+    spec: FetchSpec, factory: CallFactory, credentials: CredentialAuth | None, auth: httpx.Auth | None
+) -> bool:
     """Whether the run can go on the aiohttp fast path: backend aiohttp, the built-in call (declared by the
     class itself, so a subclass overriding ``content()`` is not bypassed), and static credentials."""
     return (
         spec.http_backend == "aiohttp"
-        and getattr(spec.api_call_factory, "__dict__", {}).get("fast_path_method") == "GET"
+        and getattr(factory, "__dict__", {}).get("fast_path_method") == "GET"
         and (auth is None or credentials is not None)
     )
 
 
 def open_fetchers(
-    spec: UploadedData, concurrency: int, auth: httpx.Auth | None, credentials: CredentialAuth | None
+    spec: FetchSpec,
+    factory: CallFactory,
+    concurrency: int,
+    auth: httpx.Auth | None,
+    credentials: CredentialAuth | None,
+    *,
+    pages: bool = False,
 ) -> Fetchers:
-    """Open the HTTP clients for one run of ``spec`` with ``concurrency`` requests in flight at most."""
+    """Open the HTTP clients for one run of ``spec`` with ``concurrency`` requests in flight at most: each
+    fetcher a :data:`~._types.Fetch`, or with ``pages`` a :data:`~._types.PageFetch` (a paginated run)."""
     scope = CredentialScope(spec.credential_origins)
-    if uses_fast_path(spec, credentials, auth):
-        return _aiohttp_fetchers(spec, concurrency, credentials, scope)
-    return _httpx_fetchers(spec, concurrency, auth, credentials, scope)
-
-
-def open_page_fetchers(
-    spec: UploadedData, concurrency: int, auth: httpx.Auth | None, credentials: CredentialAuth | None
-) -> Fetchers:
-    """Like :func:`open_fetchers`, for a paginated run: each fetcher is a :data:`PageFetch`."""
-    scope = CredentialScope(spec.credential_origins)
-    if uses_fast_path(spec, credentials, auth):
-        return _aiohttp_fetchers(spec, concurrency, credentials, scope, pages=True)
-    return _httpx_fetchers(spec, concurrency, auth, credentials, scope, pages=True)
+    if uses_fast_path(spec, factory, credentials, auth):
+        return _aiohttp_fetchers(spec, concurrency, credentials, scope, pages=pages)
+    return _httpx_fetchers(spec, factory, concurrency, auth, credentials, scope, pages=pages)
 
 
 def _aiohttp_fetchers(
-    spec: UploadedData,
+    spec: FetchSpec,
     concurrency: int,
     credentials: CredentialAuth | None,
     scope: CredentialScope,
     *,
-    pages: bool = False,
+    pages: bool,
 ) -> Fetchers:
     from .transport import AiohttpTransport
 
@@ -96,13 +92,14 @@ def _aiohttp_fetchers(
 
 
 def _httpx_fetchers(
-    spec: UploadedData,
+    spec: FetchSpec,
+    factory: CallFactory,
     concurrency: int,
     auth: httpx.Auth | None,
     credentials: CredentialAuth | None,
     scope: CredentialScope,
     *,
-    pages: bool = False,
+    pages: bool,
 ) -> Fetchers:
     n_clients = math.ceil(concurrency / defaults.HTTPX_CONNECTIONS_PER_CLIENT)
     per_client = math.ceil(concurrency / n_clients)
@@ -125,12 +122,14 @@ def _httpx_fetchers(
             ),
         )
         opened.closers.append(client.aclose)
-        opened.fetch.append(_page_fetcher(spec, client, scope) if pages else _factory_fetcher(spec, client))
+        opened.fetch.append(
+            _page_fetcher(spec, factory, client, scope) if pages else _factory_fetcher(spec, factory, client)
+        )
     return opened
 
 
-def _factory_fetcher(spec: UploadedData, client: httpx.AsyncClient) -> Fetch:
-    factory, policy, timeout = spec.api_call_factory, spec.retry_policy, spec.timeout
+def _factory_fetcher(spec: FetchSpec, factory: CallFactory, client: httpx.AsyncClient) -> Fetch:
+    policy, timeout = spec.retry_policy, spec.timeout
 
     def fetch(url: str) -> Awaitable[Any]:
         # httpx's timeouts apply to each read, not to the attempt: a trickling body would never time
@@ -140,13 +139,15 @@ def _factory_fetcher(spec: UploadedData, client: httpx.AsyncClient) -> Fetch:
     return fetch
 
 
-def _page_fetcher(spec: UploadedData, client: httpx.AsyncClient, scope: CredentialScope) -> PageFetch:
+def _page_fetcher(
+    spec: FetchSpec, factory: CallFactory, client: httpx.AsyncClient, scope: CredentialScope
+) -> PageFetch:
     """Pages on httpx. The built-in GET (and any page on another origin than its stream's start) is sent
     here with the stream's origin in the request extensions, so :class:`CrossOriginGuard` strips the
     credentials from a ``next`` link to another origin (and from every page of a stream whose start is
     outside ``scope``); a custom ``api_call_factory`` serves same-origin pages (its ``content()`` gives a body
     only: no headers for ``header_link``/``header_cursor``)."""
-    factory, policy, timeout = spec.api_call_factory, spec.retry_policy, spec.timeout
+    policy, timeout = spec.retry_policy, spec.timeout
     builtin = getattr(factory, "__dict__", {}).get("fast_path_method") == "GET"
 
     async def get(url: str, trusted_url: str) -> tuple[Any, Mapping[str, str]]:

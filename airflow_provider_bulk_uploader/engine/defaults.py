@@ -58,6 +58,9 @@ SHARED_POLL_MAX_SECONDS = 0.25
 #: How long after the moment a waiting process said it would ask again its reserved slots stay reserved for
 #: it (seconds): fairness for a process on time, no idle budget behind one that is late.
 SHARED_RESERVATION_GRACE_SECONDS = 0.005
+#: Socket and connect timeout of the Redis client behind a shared limiter, in seconds: a Redis that hangs
+#: fails the run like one that refuses connections.
+SHARED_REDIS_SOCKET_TIMEOUT_SECONDS = 5.0
 #: A shared limiter gives up after Redis has been unreachable this long (seconds), retrying meanwhile.
 SHARED_REDIS_RETRY_SECONDS = 15.0
 #: Prefix of every Redis key a shared limiter writes (``<prefix>{<rate_limit_key>}:...``).

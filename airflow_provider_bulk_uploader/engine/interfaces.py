@@ -1,14 +1,17 @@
-"""The three protocols the engine is built on: where results go, how one URL is fetched, how requests
-are authenticated. Implement them to plug in your own storage, HTTP method or credential scheme."""
+"""The protocols the engine is built on: where results go, how one URL is fetched, how requests are
+authenticated — and the resume contract between the engine and a store that records its progress
+(:class:`StartURL`, :class:`PageSource`, :class:`ResumableStore`). Implement them to plug in your own
+storage, HTTP method or credential scheme."""
 
 from __future__ import annotations
 
-from collections.abc import Generator
-from typing import Any, Protocol, runtime_checkable
+from collections.abc import Generator, Iterable
+from dataclasses import dataclass
+from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 import httpx
 
-__all__ = ["APICall", "Auth", "Store"]
+__all__ = ["APICall", "Auth", "PageSource", "ResumableStore", "ResumePage", "StartURL", "Store"]
 
 
 @runtime_checkable
@@ -48,3 +51,71 @@ class Auth(Protocol):
     """
 
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]: ...
+
+
+# -- the resume contract -----------------------------------------------------------------------------------
+
+
+class ResumePage(NamedTuple):
+    """A page a partly stored stream continues with: its URL, its position in the stream (1 = first page),
+    and whether its response decides what follows it (``False`` for a page of a fan-out)."""
+
+    url: str
+    number: int
+    decides: bool
+
+
+class StartURL(str):
+    """A URL (it *is* the ``str``) that carries the unit of progress it stands for.
+
+    ``url_maker`` may yield these instead of plain strings; a :class:`ResumableStore` then learns, with every
+    body, which unit it came from. With a paginator, ``resume_pages`` lists the pages a partly stored stream
+    continues with (empty: the stream starts at its first page).
+
+    :param url: the absolute http(s) URL.
+    :param unit: the unit key (any JSON-ready value; the Airflow layer uses the URL's ordinal in its plan).
+    :param resume_pages: ``(url, number, decides)`` triples (:class:`ResumePage`), default none.
+    """
+
+    unit: Any
+    resume_pages: tuple[ResumePage, ...]
+
+    def __new__(cls, url: str, unit: Any, resume_pages: Iterable[Iterable[Any]] = ()) -> StartURL:
+        self = super().__new__(cls, url)
+        self.unit = unit
+        self.resume_pages = tuple(ResumePage(str(u), int(n), bool(d)) for u, n, d in resume_pages)
+        return self
+
+    def __getnewargs__(self) -> tuple[Any, ...]:
+        return (str(self), self.unit, self.resume_pages)
+
+    def __repr__(self) -> str:
+        return f"StartURL({str.__repr__(self)}, unit={self.unit!r})"
+
+
+@dataclass(frozen=True, slots=True)
+class PageSource:
+    """What a :class:`ResumableStore` learns with one page body of a paginated stream.
+
+    :param stream_unit: the ``unit`` of the stream's :class:`StartURL`.
+    :param number: the page's position in the stream (1 = first page).
+    :param after: what follows the page, JSON-ready: ``"end"`` (the stream is complete after it),
+        ``{"next": url}`` (sequential styles), ``{"fanout": {...}, "first": n, "count": c}`` (every other page
+        at once: ``fanout`` is ``{"base", "param", "values": [start, stop, step]}`` or a list of URLs), or
+        ``None`` (the page decides nothing: a fanned-out page, or a stream that broke after it).
+    """
+
+    stream_unit: Any
+    number: int
+    after: Any
+
+
+@runtime_checkable
+class ResumableStore(Protocol):
+    """A :class:`Store` that records which unit each body came from: the engine calls
+    ``add_batch_from(sources, items)`` instead of ``add_batch(items)``, with, for each body, the object
+    ``url_maker`` yielded (a :class:`StartURL` when it carries a unit) — or, for a page of a paginated stream
+    whose start is a :class:`StartURL`, a :class:`PageSource`. May be ``async def``. Bodies of one stream
+    arrive in stream order."""
+
+    def add_batch_from(self, sources: list[Any], items: list[Any]) -> Any: ...

@@ -4,43 +4,32 @@ concurrency bound and a retry policy, and hands the parsed JSON bodies to a stor
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import itertools
 import logging
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import httpx
-from tenacity import AsyncRetrying
 
 from . import defaults
-from ._attempts import FAILED, Attempts
-from ._batching import Batcher
-from ._paging import PagedRun
-from ._transports import Fetch, open_fetchers, open_page_fetchers, uses_fast_path
+from ._run import Run
 from .api_calls import GetAPICall
-from .auth import CredentialAuth
 from .errors import LongWait
 from .interfaces import Store
-from .pagination import SinglePagePaginator, paginator_from
 from .progress import log_progress_every
 from .ratelimit import Limiter, Ratelimit, new_limiter
 from .report import FetchReport
-from .retries import default_retry_policy
-from .validation import (
-    has_http_host,
-    require_bool,
-    require_headers,
-    require_int,
-    require_origins,
-    require_seconds,
-)
+from .spec import FetchSpec
+from .validation import has_http_host
 
 __all__ = ["UploadedData"]
 
 logger = logging.getLogger("airflow_provider_bulk_uploader")
 
 HTTP_BACKENDS = defaults.HTTP_BACKENDS
+_SETTINGS = frozenset(f.name for f in dataclasses.fields(FetchSpec))
 
 
 class UploadedData:
@@ -55,40 +44,13 @@ class UploadedData:
         included, counted as arrivals at the server (``Ratelimit(mode="bucket")``: a token bucket). Or a
         :class:`~.ratelimit.Limiter` to share, e.g. :class:`~.shared_ratelimit.RedisLimiter` (one budget
         across processes). ``None`` (default): no rate limit.
-    :param max_concurrency: requests in flight at most (default 64, at most 4096); the connection pool is
-        sized to it. With a rate limit it is also capped at ``rate_limit.num_requests``.
-    :param retry_policy: a ``tenacity.AsyncRetrying`` that replaces :func:`default_retry_policy` (5
-        attempts; transport errors, 408, 429, 5xx; Retry-After honoured). It is entered only after a first
-        attempt failed, and sees the engine's :class:`~.errors.FetchError`.
-    :param batch_size: records per ``store.add_batch`` call (default 100).
-    :param timeout: seconds allowed for one attempt, connect to last byte (default 30).
-    :param headers: extra headers sent with every request.
-    :param verify_ssl: verify TLS certificates (default ``True``; a ``bool``, not a string).
-    :param credential_origins: URLs whose origins (scheme, host, port) may receive ``auth``'s credentials;
-        a request to any other origin is sent without them (logged once per origin). Default ``None``: each
-        request's own origin (credentials still never follow a redirect to another origin).
-    :param progress_interval: seconds between INFO progress lines (default 10; 0 disables them).
-    :param http_backend: ``"aiohttp"`` (default; fast path for :class:`GetAPICall`) or ``"httpx"``
-        (every request through ``httpx.AsyncClient``: what respx and ``httpx.MockTransport`` intercept).
-    :param settle: with a rate limit, wait before :meth:`run` returns until every slot it used is free
-        again (at most one ``period`` after the last response), so that a run starting right after this one
-        with a fresh limiter — the next task in the same Airflow pool slot, the next turn of a loop — cannot
-        crowd one window with this run's last requests. Default ``False``; the Airflow layer turns it on.
-    :param max_wait: seconds. When the run would have to pause longer than this (a 429/503 ``Retry-After``
-        — not capped at ``MAX_RETRY_AFTER_SECONDS`` for this comparison — or the shared cool-down), it stops
-        instead: workers stop, records already fetched are handed to the store and the store is flushed,
-        then :meth:`run` raises :class:`~.errors.LongWait` (``until`` = when to resume). ``None`` (default):
-        every pause is waited out.
-    :param paginator: ``None`` (default): each URL is one request and its body one item for the store. Else
-        each URL starts a stream of pages (every page one request under the same limit, retries and
-        concurrency; every page body one item for the store): a :class:`~.pagination.Paginator`, a type
-        name (``"auto"``, ``"json_link"``, ``"header_link"``, ``"cursor"``, ``"header_cursor"``,
-        ``"offset"``, ``"page_number"``, ``"single_page"``) or a dict such as ``{"type": "cursor",
-        "cursor_path": "meta.next_cursor", "cursor_param": "cursor"}`` (see :mod:`.pagination`).
-    :param record_path: where the records are in a page body (``"."`` = the body is a list, ``"data"`` …),
-        to count records per stream and to see an empty or short page; a page without a list there is a
-        reported failure naming the path. ``None`` (default): each page is one record. Needed by ``offset``
-        and ``page_number``. Given without a paginator, each URL is treated as a ``single_page`` stream.
+    :param spec: every other setting at once, a :class:`~.spec.FetchSpec` (e.g. built by the Airflow hook).
+    :param settings: or the same settings one by one, as keyword arguments (each a field of
+        :class:`~.spec.FetchSpec`, validated there, with its defaults): ``max_concurrency`` (64),
+        ``retry_policy``, ``batch_size`` (100), ``timeout`` (seconds, 30), ``headers``, ``verify_ssl``
+        (``True``), ``credential_origins``, ``progress_interval`` (seconds, 10), ``http_backend``
+        (``"aiohttp"`` or ``"httpx"``, mockable with respx), ``settle`` (``False``), ``max_wait`` (seconds),
+        ``paginator``, ``record_path``. Given together with ``spec``, they override its values.
     """
 
     def __init__(
@@ -98,19 +60,8 @@ class UploadedData:
         url_maker: Iterable[str] = (),
         rate_limit: Ratelimit | Limiter | None = None,
         *,
-        max_concurrency: int = defaults.MAX_CONCURRENCY,
-        retry_policy: AsyncRetrying | None = None,
-        batch_size: int = defaults.BATCH_SIZE,
-        timeout: float = defaults.TIMEOUT_SECONDS,
-        headers: dict[str, str] | None = None,
-        verify_ssl: bool = True,
-        progress_interval: float = defaults.PROGRESS_INTERVAL_SECONDS,
-        http_backend: defaults.HttpBackend = defaults.HTTP_BACKEND,
-        settle: bool = False,
-        max_wait: float | None = None,
-        paginator: Any = None,
-        record_path: str | None = None,
-        credential_origins: Iterable[str] | None = None,
+        spec: FetchSpec | None = None,
+        **settings: Any,
     ):
         if not callable(getattr(store, "add", None)) and not callable(getattr(store, "add_batch", None)):
             raise TypeError(f"store must have an add(item) or add_batch(items) method, got {store!r}")
@@ -118,54 +69,48 @@ class UploadedData:
             raise TypeError(f"api_call_factory must be callable, got {api_call_factory!r}")
         if rate_limit is not None and not isinstance(rate_limit, (Ratelimit, Limiter)):
             raise TypeError(f"rate_limit must be a Ratelimit, a Limiter or None, got {rate_limit!r}")
-        require_int("max_concurrency", max_concurrency, 1, maximum=defaults.MAX_CONCURRENCY_LIMIT)
-        require_int("batch_size", batch_size, 1)
-        require_seconds("timeout", timeout)
-        require_seconds("progress_interval", progress_interval, allow_zero=True)
-        require_bool("verify_ssl", verify_ssl)
-        if max_wait is not None:
-            require_seconds("max_wait", max_wait, allow_zero=True)
-        if http_backend not in HTTP_BACKENDS:
-            raise ValueError(f"http_backend must be one of {HTTP_BACKENDS}, got {http_backend!r}")
-        if retry_policy is not None and not callable(getattr(retry_policy, "copy", None)):
-            raise TypeError(f"retry_policy must be a tenacity.AsyncRetrying, got {retry_policy!r}")
-        self.headers = require_headers("headers", headers)
-        self.credential_origins = require_origins("credential_origins", credential_origins)
-        if record_path is not None and not isinstance(record_path, str):
-            raise TypeError(f"record_path must be a dotted key path string or None, got {record_path!r}")
-        self.paginator = paginator_from(paginator)
-        if self.paginator is None and record_path is not None:
-            self.paginator = SinglePagePaginator()
-        if self.paginator is not None and self.paginator.counts_records and record_path is None:
-            raise ValueError(
-                f"paginator type {self.paginator.type!r} counts records to see an empty or short page: "
-                "give record_path ('.' when each page is a JSON list, 'data' …)"
+        if spec is not None and not isinstance(spec, FetchSpec):
+            raise TypeError(f"spec must be a FetchSpec or None, got {type(spec).__name__}")
+        unknown = sorted(set(settings) - _SETTINGS)
+        if unknown:
+            raise TypeError(
+                f"UploadedData() got unexpected keyword argument(s) {unknown}; settings are the fields of "
+                f"FetchSpec: {', '.join(sorted(_SETTINGS))}"
             )
-        self.record_path = record_path
-
+        #: a limiter passed in (e.g. shared through Redis) rather than built per run from a Ratelimit
+        self.limiter: Limiter | None = None if isinstance(rate_limit, Ratelimit) else rate_limit
+        if rate_limit is not None:
+            settings["rate_limit"] = rate_limit if isinstance(rate_limit, Ratelimit) else rate_limit.rate
+        self.spec: FetchSpec = spec.replace(**settings) if spec is not None else FetchSpec(**settings)
+        if self.spec.shared and self.limiter is None:
+            raise ValueError(
+                "rate_limit_scope 'shared' needs the shared limiter itself as rate_limit (e.g. a "
+                "RedisLimiter); a Ratelimit alone would be enforced in this process only"
+            )
         self.store = store
         self.api_call_factory = api_call_factory
-        self.rate_limit = rate_limit
-        self.max_concurrency = max_concurrency
-        self.retry_policy = retry_policy
-        self.batch_size = batch_size
-        self.timeout = float(timeout)
-        self.verify_ssl = verify_ssl
-        self.progress_interval = float(progress_interval)
-        self.http_backend = http_backend
-        self.settle = bool(settle)
-        self.max_wait = None if max_wait is None else float(max_wait)
         self._url_maker, self._total = _checked_urls(url_maker)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._task: asyncio.Task[Any] | None = None
         self._cancel_requested = False
 
+    @property
+    def rate_limit(self) -> Ratelimit | Limiter | None:
+        """The limiter given, else the declared :class:`~.ratelimit.Ratelimit` (or ``None``)."""
+        return self.limiter if self.limiter is not None else self.spec.rate_limit
+
+    def __getattr__(self, name: str) -> Any:
+        if name in _SETTINGS:  # uploader.max_concurrency, uploader.timeout ... read the spec
+            return getattr(self.spec, name)
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
     def __repr__(self) -> str:
+        paginator = self.spec.paginator
         return (
             f"UploadedData(store={self.store!r}, "
             f"api_call_factory={getattr(self.api_call_factory, '__name__', '?')}, "
-            f"rate_limit={self.rate_limit!r}, max_concurrency={self.max_concurrency}"
-            + (f", paginator={self.paginator!r})" if self.paginator is not None else ")")
+            f"rate_limit={self.rate_limit!r}, max_concurrency={self.spec.max_concurrency}"
+            + (f", paginator={paginator!r})" if paginator is not None else ")")
         )
 
     def cancel(self) -> None:
@@ -186,29 +131,18 @@ class UploadedData:
             self._cancel_requested = False
             self._task = None
             raise asyncio.CancelledError("UploadedData.cancel() was called before run() started")
+        spec = self.spec
+        limiter = self.limiter
+        if limiter is None and spec.rate_limit is not None:
+            limiter = new_limiter(spec.rate_limit)
         report = FetchReport()
-        run = _Run(self, report, auth)
+        run = Run(spec, self.store, self.api_call_factory, limiter, report, auth, self._total)
         started = time.monotonic()
-        total = self._total if self.paginator is None else None  # pages, not start URLs, are counted
-        rate = run.rate
-        logger.info(
-            "bulk fetch: %s URLs, concurrency %d, rate limit %s, backend %s",
-            total if total is not None else "unknown number of",
-            run.concurrency,
-            f"{rate.num_requests}/{rate.period_seconds:g} s {rate.mode}" + (" shared" if run.shared else "")
-            if rate
-            else "none",
-            "aiohttp (fast path)" if run.fast else "httpx",
-        )
-        if self.paginator is not None:
-            logger.info(
-                "pagination: %r, record_path %r: each URL is the first page of a stream",
-                self.paginator,
-                self.record_path,
-            )
+        total = self._total if spec.paginator is None else None  # pages, not start URLs, are counted
+        self._log_start(run, total)
         progress = (
-            asyncio.ensure_future(log_progress_every(self.progress_interval, report, total))
-            if self.progress_interval > 0
+            asyncio.ensure_future(log_progress_every(spec.progress_interval, report, total))
+            if spec.progress_interval > 0
             else None
         )
         try:
@@ -225,82 +159,32 @@ class UploadedData:
                 if progress is not None:
                     progress.cancel()
                 report.elapsed_seconds = time.monotonic() - started
-            if self.settle and run.limiter is not None:
-                await _settle(run.limiter)
+            if spec.settle and limiter is not None:
+                await _settle(limiter)
         finally:
             self._task = None
-            if run.limiter is not None:
-                await run.limiter.aclose()
+            if limiter is not None:
+                await limiter.aclose()
         logger.info("bulk fetch finished: %s", report)
         return report
 
-
-class _Run:
-    """One :meth:`UploadedData.run`: workers share one URL iterator; each URL goes through the three steps —
-    :mod:`._transports` (the clients), :mod:`._attempts` (limit, cool-down, retries), :mod:`._batching`
-    (records to the store)."""
-
-    def __init__(self, spec: UploadedData, report: FetchReport, auth: httpx.Auth | None):
-        self.spec = spec
-        self.report = report
-        self.auth = auth
-        given = spec.rate_limit
-        #: a limiter passed in (shared through Redis) rather than built here from a Ratelimit
-        self.shared = given is not None and not isinstance(given, Ratelimit)
-        self.limiter: Limiter | None = new_limiter(given) if isinstance(given, Ratelimit) else given
-        self.rate: Ratelimit | None = self.limiter.rate if self.limiter is not None else None
-        rate = self.rate
-        self.concurrency = min(spec.max_concurrency, rate.num_requests) if rate else spec.max_concurrency
-        if spec._total is not None and spec.paginator is None:  # a stream may have many pages
-            self.concurrency = max(1, min(self.concurrency, spec._total))
-        #: the auth's static credentials, when it has them (what the fast path and the redirect guard use)
-        self.credentials = auth if isinstance(auth, CredentialAuth) else None
-        self.fast = uses_fast_path(spec, self.credentials, auth)
-        self.attempts = Attempts(
-            report,
-            self.limiter,
-            spec.retry_policy if spec.retry_policy is not None else default_retry_policy(),
-            default_policy=spec.retry_policy is None,
-            max_wait=spec.max_wait,
+    def _log_start(self, run: Run, total: int | None) -> None:
+        spec = self.spec
+        logger.info(
+            "bulk fetch: %s URLs, concurrency %d, rate limit %s, backend %s",
+            total if total is not None else "unknown number of",
+            run.concurrency,
+            spec.describe_rate_limit()
+            if self.limiter is None
+            else f"{spec.describe_rate_limit()} ({self.limiter!r})",
+            "aiohttp (fast path)" if run.fast else "httpx",
         )
-        self.batcher = Batcher(spec.store, spec.batch_size)
-
-    async def execute(self, urls: Iterator[Any]) -> None:
-        paginator = self.spec.paginator
-        if paginator is None:
-            fetchers = open_fetchers(self.spec, self.concurrency, self.auth, self.credentials)
-            work: Callable[[Iterator[Any], Any], Any] = self._worker
-        else:
-            fetchers = open_page_fetchers(self.spec, self.concurrency, self.auth, self.credentials)
-            work = PagedRun(self, paginator, self.spec.record_path).worker
-        workers = [
-            asyncio.ensure_future(work(urls, fetchers.fetch[i % len(fetchers.fetch)]))
-            for i in range(self.concurrency)
-        ]
-        try:
-            await asyncio.gather(*workers)
-        finally:
-            for worker in workers:
-                worker.cancel()
-            await asyncio.gather(*workers, return_exceptions=True)
-            try:
-                await asyncio.shield(self.batcher.finish())
-            finally:
-                await fetchers.aclose()
-
-    async def _worker(self, urls: Iterator[Any], fetch: Fetch) -> None:
-        report, attempts, batcher = self.report, self.attempts, self.batcher
-        for url in urls:  # one shared iterator: each URL is taken by exactly one worker
-            report.requested += 1
-            url = url if isinstance(url, str) else str(url)
-            if not url.startswith(("http://", "https://")):
-                attempts.fail(url, None, "not an absolute http(s) URL", 0)
-                continue
-            data = await attempts.fetch(url, fetch)
-            if data is FAILED:
-                continue
-            report.succeeded += 1
-            await batcher.add(data, url)
+        if spec.paginator is not None:
+            logger.info(
+                "pagination: %r, record_path %r: each URL is the first page of a stream",
+                spec.paginator,
+                spec.record_path,
+            )
 
 
 async def _settle(limiter: Limiter) -> None:

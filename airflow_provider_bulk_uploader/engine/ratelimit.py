@@ -74,6 +74,10 @@ class Ratelimit:
     def requests_per_second(self) -> float:
         return self.num_requests / self.period_seconds
 
+    def describe(self) -> str:
+        """E.g. ``20/1s strict`` (for log lines)."""
+        return f"{self.num_requests}/{self.period_seconds:g}s {self.mode}"
+
 
 @runtime_checkable
 class Limiter(Protocol):

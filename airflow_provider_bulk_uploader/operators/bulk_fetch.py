@@ -11,23 +11,24 @@ from typing import Any
 from airflow.sdk import BaseOperator, conf
 from airflow.sdk.exceptions import AirflowException
 
-from airflow_provider_bulk_uploader import FetchReport
-from airflow_provider_bulk_uploader.engine import LongWait, defaults
-from airflow_provider_bulk_uploader.engine.validation import require_int
+from airflow_provider_bulk_uploader.engine import FetchReport, FetchSpec, LongWait, Paginator, defaults
+from airflow_provider_bulk_uploader.engine.spec import NOT_GIVEN
+from airflow_provider_bulk_uploader.engine.validation import require_int, require_seconds
 from airflow_provider_bulk_uploader.exceptions import BulkFetchConfigError, BulkFetchFailuresError
-from airflow_provider_bulk_uploader.hooks.bulk_fetch import DEFAULT_CONN_ID, BulkFetchHook
+from airflow_provider_bulk_uploader.hooks.bulk_fetch import DEFAULT_CONN_ID, BulkFetchHook, BulkFetchSettings
 from airflow_provider_bulk_uploader.operators._lineage import DataAwareOutputsMixin
 from airflow_provider_bulk_uploader.storage import (
     XCOM_RECORDS_KEY,
     ObjectStorageStore,
     RunMeta,
+    StoreOptions,
     XComStore,
     make_store,
 )
-from airflow_provider_bulk_uploader.storage.base import check_record_path, failure_dicts
+from airflow_provider_bulk_uploader.storage.base import failure_dicts
 from airflow_provider_bulk_uploader.storage.checkpoint import Progress, open_progress
-from airflow_provider_bulk_uploader.storage.object_storage import COMPRESSIONS
 from airflow_provider_bulk_uploader.storage.xcom import DEFAULT_XCOM_MAX_BYTES
+from airflow_provider_bulk_uploader.utils.extras import check_override
 from airflow_provider_bulk_uploader.utils.intervals import (
     Interval,
     coerce_datetime,
@@ -68,7 +69,8 @@ class BulkFetchOperator(DataAwareOutputsMixin, BaseOperator):
     :param record_path: ``None`` (default): each response body is one record; ``"."``: the body is a JSON
         list of records; ``"data.items"``: the list at that dotted path. A body without that list counts as
         a failed request (``max_failures``, failure report); an empty body (204) holds no records.
-    :param rate_limit_requests: override of the connection's requests per period.
+    :param rate_limit_requests: override of the connection's requests per period (``None``: no rate limit
+        for this task; not given: the connection's).
     :param rate_limit_period_seconds: override of the connection's rate-limit period (seconds).
     :param max_concurrency: override of the connection's requests in flight.
     :param timeout_seconds: override of the connection's per-attempt timeout (seconds).
@@ -125,10 +127,10 @@ class BulkFetchOperator(DataAwareOutputsMixin, BaseOperator):
         store: Any = "xcom",
         max_failures: int = 0,
         record_path: str | None = None,
-        rate_limit_requests: int | None = None,
-        rate_limit_period_seconds: float | None = None,
-        max_concurrency: int | None = None,
-        timeout_seconds: float | None = None,
+        rate_limit_requests: int | None = NOT_GIVEN,  # type: ignore[assignment]
+        rate_limit_period_seconds: float | None = NOT_GIVEN,  # type: ignore[assignment]
+        max_concurrency: int | None = NOT_GIVEN,  # type: ignore[assignment]
+        timeout_seconds: float | None = NOT_GIVEN,  # type: ignore[assignment]
         retry_max_attempts: int | None = None,
         xcom_max_bytes: int = DEFAULT_XCOM_MAX_BYTES,
         compression: str = "gzip",
@@ -141,23 +143,36 @@ class BulkFetchOperator(DataAwareOutputsMixin, BaseOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        if (
-            isinstance(defer_after_seconds, bool)
-            or not isinstance(defer_after_seconds, (int, float))
-            or not defer_after_seconds >= 0
-        ):
-            raise BulkFetchConfigError(
-                f"defer_after_seconds must be a number of seconds >= 0, got {defer_after_seconds!r}"
-            )
         require_int("max_failures", max_failures, 0, error=BulkFetchConfigError)
         require_int("delta_days", delta_days, 1, error=BulkFetchConfigError)
-        require_int("records_per_part", records_per_part, 1, error=BulkFetchConfigError)
-        if compression not in COMPRESSIONS:
-            raise BulkFetchConfigError(f"compression must be one of {COMPRESSIONS}, got {compression!r}")
-        if http_backend not in defaults.HTTP_BACKENDS:
-            raise BulkFetchConfigError(
-                f"http_backend must be one of {defaults.HTTP_BACKENDS}, got {http_backend!r}"
+        if retry_max_attempts is not None:
+            require_int("retry_max_attempts", retry_max_attempts, 1, error=BulkFetchConfigError)
+        #: how the store writes (validated once, here: a bad value fails when the DAG is parsed)
+        self.store_options = StoreOptions(
+            record_path,
+            xcom_max_bytes=xcom_max_bytes,
+            compression=compression,
+            records_per_part=records_per_part,
+        )
+        try:
+            FetchSpec(http_backend=http_backend)  # the engine's one check of the setting, at parse time
+            self.defer_after_seconds = require_seconds(
+                "defer_after_seconds", defer_after_seconds, allow_zero=True
             )
+            if checkpoint_every_seconds is not None:
+                require_seconds("checkpoint_every_seconds", checkpoint_every_seconds, allow_zero=True)
+        except (TypeError, ValueError) as exc:
+            raise BulkFetchConfigError(str(exc)) from None
+        #: the task's overrides of the connection, checked by the connection's own rows now and again after
+        #: the connection is read (NOT_GIVEN: the connection's value)
+        self.overrides = {
+            "rate_limit_requests": rate_limit_requests,
+            "rate_limit_period_seconds": rate_limit_period_seconds,
+            "max_concurrency": max_concurrency,
+            "timeout_seconds": timeout_seconds,
+        }
+        for name, value in self.overrides.items():
+            check_override(name, value)
         self.endpoint = endpoint
         self.bulk_fetch_conn_id = bulk_fetch_conn_id
         self.query_params = query_params
@@ -167,27 +182,10 @@ class BulkFetchOperator(DataAwareOutputsMixin, BaseOperator):
         self.end = end
         self.store = store
         self.max_failures = max_failures
-        self.record_path = check_record_path(record_path)
-        self.rate_limit_requests = rate_limit_requests
-        self.rate_limit_period_seconds = rate_limit_period_seconds
-        self.max_concurrency = max_concurrency
-        self.timeout_seconds = timeout_seconds
+        self.record_path = self.store_options.record_path
         self.retry_max_attempts = retry_max_attempts
-        self.xcom_max_bytes = xcom_max_bytes
-        self.compression = compression
-        self.records_per_part = records_per_part
         self.http_backend = http_backend
         self.deferrable = bool(deferrable)
-        self.defer_after_seconds = float(defer_after_seconds)
-        if checkpoint_every_seconds is not None and (
-            isinstance(checkpoint_every_seconds, bool)
-            or not isinstance(checkpoint_every_seconds, (int, float))
-            or not checkpoint_every_seconds >= 0
-        ):
-            raise BulkFetchConfigError(
-                "checkpoint_every_seconds must be None or a number of seconds >= 0, "
-                f"got {checkpoint_every_seconds!r}"
-            )
         self.checkpoint_every_seconds = checkpoint_every_seconds
         self.pagination = check_pagination(pagination, self.record_path)
         self._hook: BulkFetchHook | None = None
@@ -259,71 +257,111 @@ class BulkFetchOperator(DataAwareOutputsMixin, BaseOperator):
         return self._fetch(context)
 
     def _fetch(self, context: Any) -> dict[str, Any]:
-        hook = BulkFetchHook(bulk_fetch_conn_id=self.bulk_fetch_conn_id)
-        self._hook = hook
-        settings = hook.get_settings().with_overrides(
-            rate_limit_requests=self.rate_limit_requests,
-            rate_limit_period_seconds=self.rate_limit_period_seconds,
-            max_concurrency=self.max_concurrency,
-            timeout_seconds=self.timeout_seconds,
-        )
+        """One try (or one resumed deferral): read the connection, plan, open the store and its progress,
+        fetch, then write the outputs and decide the task's outcome."""
+        hook = self._hook = BulkFetchHook(bulk_fetch_conn_id=self.bulk_fetch_conn_id)
+        settings = hook.get_settings().with_overrides(**self.overrides)
         plan, interval = self._plan(context, settings.base_url)
         meta = self._run_meta(context, interval)
-        store = make_store(
-            self.store,
-            meta,
-            record_path=self.record_path,
-            xcom_max_bytes=self.xcom_max_bytes,
-            compression=self.compression,
-            records_per_part=self.records_per_part,
+        store = make_store(self.store, meta, self.store_options)
+        paginator = resolve_pagination(self.pagination, self.record_path)
+        progress = self._open_progress(context, store, plan, meta, paginator)
+        urls: Any = plan if progress is None else progress.remaining(plan)
+        spec = self._spec(hook, settings, paginator, checkpointed=progress is not None)
+        self._log_plan(urls, plan, store, spec, settings)
+        report = self._run(hook, urls, store, spec, progress, len(plan))
+        return self._finish(context, report, store, progress, interval, plan)
+
+    def _open_progress(
+        self, context: Any, store: Any, plan: UrlPlan, meta: RunMeta, paginator: Paginator | None
+    ) -> Progress | None:
+        """With object storage, the checkpoint of this task instance (``None`` for the XCom store): what an
+        earlier try stored is skipped. With pagination a page position is a unit of progress too."""
+        if not isinstance(store, ObjectStorageStore):
+            return None
+        progress = open_progress(
+            context,
+            store,
+            plan,
+            run_id=meta.run_id,
+            checkpoint_every=self.checkpoint_every_seconds,
+            pagination=None if paginator is None else paginator.to_dict(),
         )
-        progress: Progress | None = None
-        urls: Any = plan
-        paging = self._pagination_kwargs()
-        if isinstance(store, ObjectStorageStore):
-            # with pagination a page position is a unit of progress too (see storage/checkpoint.py)
-            paginator = paging.get("paginator")
-            progress = open_progress(
-                context,
-                store,
-                plan,
-                run_id=meta.run_id,
-                checkpoint_every=self.checkpoint_every_seconds,
-                pagination=None if paginator is None else paginator.to_dict(),
-            )
-            urls = progress.remaining(plan)
-            self._log_start(progress, len(plan))
-        paginated = paging.get("paginator") is not None  # a stream may have many pages: no cap by count
+        self._log_start(progress, len(plan))
+        return progress
+
+    def _spec(
+        self,
+        hook: BulkFetchHook,
+        settings: BulkFetchSettings,
+        paginator: Paginator | None,
+        *,
+        checkpointed: bool,
+    ) -> FetchSpec:
+        """The engine's spec for this try: the connection (with the task's overrides) and the run's own
+        settings. Only a checkpointed store can stop and resume, so only then may a long pause defer."""
+        return hook.build_spec(
+            settings,
+            retry_max_attempts=self.retry_max_attempts,
+            http_backend=self.http_backend,
+            max_wait=self.defer_after_seconds if self.deferrable and checkpointed else None,
+            # without a paginator the store applies record_path to each body (one request, one item)
+            **({} if paginator is None else {"paginator": paginator, "record_path": self.record_path}),
+        )
+
+    def _log_plan(
+        self, urls: Any, plan: UrlPlan, store: Any, spec: FetchSpec, settings: BulkFetchSettings
+    ) -> None:
+        """The start line, from the spec the engine runs with (the same rate and concurrency it uses)."""
+        rate = spec.describe_rate_limit()
+        if spec.shared:
+            rate += f" on redis connection {settings.redis_conn_id!r}"
         self.log.info(
             "Bulk fetch: %d %s (%d chunk(s)) into %r; rate limit %s, concurrency %d",
             len(urls),
-            "paginated streams" if paginated else "requests",
+            "requests" if spec.paginator is None else "paginated streams",
             len(plan.chunks),
             store,
-            settings.describe_rate_limit(),
-            settings.effective_concurrency(None if paginated else len(plan)),
+            rate,
+            spec.concurrency_for(len(urls)),
         )
+
+    def _run(
+        self,
+        hook: BulkFetchHook,
+        urls: Any,
+        store: Any,
+        spec: FetchSpec,
+        progress: Progress | None,
+        total: int,
+    ) -> FetchReport:
+        """The engine run; a long pause defers the task (after the flush and checkpoint), a kill fails it
+        saying what is stored."""
         try:
-            report = hook.fetch(
-                urls,
-                store,
-                settings=settings,
-                retry_max_attempts=self.retry_max_attempts,
-                http_backend=self.http_backend,
-                # only a checkpointed store can stop and resume: the XCom store sits every pause out
-                max_wait=self.defer_after_seconds if self.deferrable and progress is not None else None,
-                **paging,
-            )
+            return hook.fetch(urls, store, spec=spec)
         except LongWait as stop:
-            self._defer_for(stop, progress)
+            self._defer_for(stop, progress)  # raises TaskDeferred
+            raise
         except asyncio.CancelledError:
             stored = (
-                f"; {progress.units_skipped + progress.units_fetched} of {len(plan)} units are stored and "
+                f"; {progress.units_skipped + progress.units_fetched} of {total} units are stored and "
                 f"recorded in the {progress.backend.name}: the next try fetches only the rest"
                 if progress is not None
                 else ""
             )
             raise AirflowException(f"bulk fetch was cancelled (task killed){stored}") from None
+
+    def _finish(
+        self,
+        context: Any,
+        report: FetchReport,
+        store: Any,
+        progress: Progress | None,
+        interval: Interval | None,
+        plan: UrlPlan,
+    ) -> dict[str, Any]:
+        """Write the outputs (manifest or XCom records), announce them, close the checkpoint, and fail the
+        task when more requests failed than ``max_failures`` allows (after writing what succeeded)."""
         resume = progress.summary() if progress is not None else {}
         output = (
             store.finalize(report, resume)
@@ -390,11 +428,6 @@ class BulkFetchOperator(DataAwareOutputsMixin, BaseOperator):
             trigger=DateTimeTrigger(moment=moment),
             method_name="execute_complete",
         )
-
-    def _pagination_kwargs(self) -> dict[str, Any]:
-        """The engine's paginator arguments (none at all without pagination: today's run, unchanged)."""
-        paginator = resolve_pagination(self.pagination, self.record_path)
-        return {} if paginator is None else {"paginator": paginator, "record_path": self.record_path}
 
     @staticmethod
     def _summary(

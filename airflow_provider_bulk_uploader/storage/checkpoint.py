@@ -1,9 +1,9 @@
 """Progress that survives a try: which units of a fetch are durably stored, and in which part.
 
 A *unit* is one request URL of the operator's plan (one chunk x id), keyed by its ordinal in the plan
-(``UrlPlan`` order is deterministic: chunks, then ids). The plan's fingerprint is saved with the units, so a
-changed plan (other ids, another endpoint) never skips the wrong URLs: it starts clean. Units are saved as
-sorted ``[first, last]`` ranges, so 10 000 units fetched roughly in order take a few bytes per part.
+(``UrlPlan`` order is deterministic: chunks, then ids); the arithmetic on units lives in :mod:`.units`. The
+plan's fingerprint (``UrlPlan.fingerprint()``) is saved with the units, so a changed plan (other ids, another
+endpoint) never skips the wrong URLs: it starts clean.
 
 With pagination a unit is a stream (its start URL's ordinal) and a *page position* inside it is a unit of
 progress: ``streams`` maps the ordinal of a stream stored in part to the positions of its stored pages (as
@@ -29,137 +29,29 @@ import contextlib
 import hashlib
 import json
 import logging
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from airflow_provider_bulk_uploader.engine import defaults
-from airflow_provider_bulk_uploader.engine.pagination import with_query
+from airflow_provider_bulk_uploader.storage.units import (
+    RemainingUnits,
+    count_units,
+    merge_ranges,
+    stream_pages,
+)
 
 __all__ = [
     "PROGRESS_FORMAT",
     "JournalBackend",
     "Progress",
-    "RemainingUnits",
     "StateStoreBackend",
-    "UnitURL",
-    "merge_ranges",
     "open_progress",
-    "plan_fingerprint",
-    "stream_pages",
     "task_state_store",
 ]
 
 log = logging.getLogger(__name__)
 
 PROGRESS_FORMAT = "bulk-fetch-progress/1"
-
-
-class UnitURL(str):
-    """A request URL that carries its unit key (``unit``: the URL's ordinal in the plan). The engine hands
-    the very object back to the store's ``add_batch_from``, which is how a stored body maps to a unit. With
-    pagination, ``resume_pages`` (``[(url, position, decides), ...]``) are the pages a partly stored stream
-    continues with (empty: the stream starts at its first page)."""
-
-    unit: int
-    resume_pages: list[tuple[str, int, bool]] = []
-
-
-def merge_ranges(ranges: Iterable[Iterable[int]], units: Iterable[int] = ()) -> list[list[int]]:
-    """Sorted, merged inclusive ``[first, last]`` ranges covering ``ranges`` and the single ``units``."""
-    spans = sorted([(int(a), int(b)) for a, b in ranges] + [(u, u) for u in units])
-    merged: list[list[int]] = []
-    for a, b in spans:
-        if merged and a <= merged[-1][1] + 1:
-            merged[-1][1] = max(merged[-1][1], b)
-        else:
-            merged.append([a, b])
-    return merged
-
-
-def _count(ranges: Iterable[Iterable[int]]) -> int:
-    return sum(b - a + 1 for a, b in ranges)
-
-
-def plan_fingerprint(plan: Any) -> str:
-    """A short stable hash of what decides the plan's URLs and their order (template, query parameters,
-    chunks, ids; for another sized iterable of URLs, the URLs themselves): two tries of the same task
-    instance agree on it unless the plan changed."""
-    if not all(hasattr(plan, name) for name in ("_template", "query_params", "chunks", "ids")):
-        digest = hashlib.sha256()
-        for url in plan:
-            digest.update(str(url).encode() + b"\n")
-        return digest.hexdigest()[:32]
-    ids = plan.ids
-    ids_key: Any = repr(ids) if isinstance(ids, range) else None if ids is None else [str(i) for i in ids]
-    chunks = [None if c is None else [c.start.isoformat(), c.end.isoformat()] for c in plan.chunks]
-    payload = json.dumps(
-        [plan._template, sorted((str(k), repr(v)) for k, v in plan.query_params.items()), chunks, ids_key],
-        separators=(",", ":"),
-        default=str,
-    )
-    return hashlib.sha256(payload.encode()).hexdigest()[:32]
-
-
-def stream_pages(entry: Mapping[str, Any]) -> list[tuple[str, int, bool]] | None:
-    """The pages a partly stored stream continues with (``[(url, position, decides), ...]``), from its
-    ``streams`` entry: ``[]`` when nothing it decided is stored (start at the first page), ``None`` when every
-    page is stored (the stream is complete)."""
-    last = entry.get("last")
-    if not last:
-        return []
-    number, after = int(last[0]), last[1]
-    if after == "end":
-        return None
-    if isinstance(after, dict) and "next" in after:
-        return [(str(after["next"]), number + 1, True)]
-    if isinstance(after, dict) and "fanout" in after:
-        stored = merge_ranges(entry.get("stored") or [])
-        first, spec = int(after["first"]), after["fanout"]
-        if isinstance(spec, dict):
-            values = range(*spec["values"])
-            urls: Any = (with_query(spec["base"], {spec["param"]: v}) for v in values)
-        else:
-            urls = iter(spec)
-        pages = []
-        for position, url in enumerate(urls, start=first):
-            if not any(a <= position <= b for a, b in stored):
-                pages.append((url, position, False))
-        return pages or None
-    return []
-
-
-class RemainingUnits:
-    """The plan's URLs as :class:`UnitURL`, without the units in ``done`` (sized, re-iterable, lazy); a
-    stream in ``resume`` gets the pages it continues with as ``resume_pages``."""
-
-    def __init__(
-        self,
-        plan: Any,
-        done: list[list[int]],
-        resume: Mapping[int, list[tuple[str, int, bool]]] | None = None,
-    ) -> None:
-        self.plan = plan
-        self.done = done
-        self.resume = resume or {}
-        self.total = len(plan)
-
-    def __len__(self) -> int:
-        return self.total - _count([a, min(b, self.total - 1)] for a, b in self.done if a < self.total)
-
-    def __iter__(self) -> Iterator[UnitURL]:
-        spans = iter(self.done)
-        span = next(spans, None)
-        for index, url in enumerate(self.plan):
-            while span is not None and span[1] < index:
-                span = next(spans, None)
-            if span is not None and span[0] <= index:
-                continue
-            unit = UnitURL(url)
-            unit.unit = index
-            pages = self.resume.get(index)
-            if pages:
-                unit.resume_pages = pages
-            yield unit
 
 
 class StateStoreBackend:
@@ -259,9 +151,9 @@ class Progress:
             + self.state["empty_units"]
             + self.state["streams_done"]
         )
-        self.units_skipped = _count(self.done)
+        self.units_skipped = count_units(self.done)
         self.units_fetched = 0
-        self.pages_skipped = sum(_count(e.get("stored") or []) for e in self.state["streams"].values())
+        self.pages_skipped = sum(count_units(e.get("stored") or []) for e in self.state["streams"].values())
         self.pages_fetched = 0
         #: whether the run is paginated (set by :func:`open_progress`): adds page figures to the summary
         self.paginated = False
@@ -288,9 +180,9 @@ class Progress:
         return self.state["parts"]
 
     def remaining(self, plan: Any) -> RemainingUnits:
-        """The plan's URLs still to fetch, as :class:`UnitURL` (a partly stored stream with the pages it
+        """The plan's URLs still to fetch, as ``StartURL`` (a partly stored stream with the pages it
         continues with)."""
-        resume: dict[int, list[tuple[str, int, bool]]] = {}
+        resume = {}
         for key, entry in self.state["streams"].items():
             pages = stream_pages(entry)
             if pages:
@@ -409,7 +301,7 @@ def open_progress(
 
 
 def _plan_key(plan: Any, pagination: Any) -> str:
-    key = plan_fingerprint(plan)
+    key = plan.fingerprint()
     if pagination is None:
         return key
     extra = json.dumps(pagination, sort_keys=True, default=str).encode()

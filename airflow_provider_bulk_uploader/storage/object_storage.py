@@ -38,6 +38,7 @@ from airflow.sdk import ObjectStoragePath
 
 from airflow_provider_bulk_uploader import FetchReport, redact_url
 from airflow_provider_bulk_uploader.engine import defaults
+from airflow_provider_bulk_uploader.engine.interfaces import PageSource, StartURL
 from airflow_provider_bulk_uploader.exceptions import BulkFetchConfigError
 from airflow_provider_bulk_uploader.storage.base import (
     RunMeta,
@@ -45,10 +46,10 @@ from airflow_provider_bulk_uploader.storage.base import (
     iter_records,
     report_record_path_failures,
 )
+from airflow_provider_bulk_uploader.storage.options import COMPRESSIONS, StoreOptions
 
 __all__ = ["COMPRESSIONS", "MANIFEST_FORMAT", "ObjectStorageStore", "as_object_storage_path"]
 
-COMPRESSIONS = ("gzip", "none")
 MANIFEST_FORMAT = "bulk-fetch-manifest/1"
 DEFAULT_RECORDS_PER_PART = defaults.RECORDS_PER_PART
 _LOCAL_PROTOCOLS = {"", "file", "local"}
@@ -94,19 +95,12 @@ class ObjectStorageStore:
         records_per_part: int = DEFAULT_RECORDS_PER_PART,
         record_path: str | None = None,
     ) -> None:
-        if compression not in COMPRESSIONS:
-            raise BulkFetchConfigError(f"compression must be one of {COMPRESSIONS}, got {compression!r}")
-        if (
-            isinstance(records_per_part, bool)
-            or not isinstance(records_per_part, int)
-            or records_per_part < 1
-        ):
-            raise BulkFetchConfigError(f"records_per_part must be an int >= 1, got {records_per_part!r}")
+        options = StoreOptions(record_path, compression=compression, records_per_part=records_per_part)
         self.meta = meta
         self.directory = as_object_storage_path(base) / meta.partition
-        self.compression = compression
-        self.records_per_part = records_per_part
-        self.record_path = record_path
+        self.compression = options.compression
+        self.records_per_part = options.records_per_part
+        self.record_path = options.record_path
         tag = "" if meta.map_index < 0 else f"-m{meta.map_index:05d}"
         self.tag = tag
         self._part_prefix = f"part{tag}-"
@@ -163,9 +157,9 @@ class ObjectStorageStore:
             await asyncio.to_thread(self._write_part, *self._take(self.records_per_part))
 
     async def add_batch_from(self, urls: list[Any], items: list[Any]) -> None:
-        """``add_batch`` that also learns each body's URL; a URL with a ``unit`` key (a
-        :class:`~.checkpoint.UnitURL`) makes its records a unit of progress, recorded with its part; a page
-        of a paginated stream (the engine's ``PageSource``) is recorded as ``(unit, position, after)``."""
+        """``add_batch`` that also learns each body's source (the engine's resume contract): a ``StartURL``
+        makes its records a unit of progress, recorded with its part; a page of a paginated stream (a
+        ``PageSource``) is recorded as ``(unit, position, after)``."""
         buffer, pending, lines = self._buffer, self._pending, self._lines
         if not buffer:
             self._buffered_since = time.monotonic()
@@ -173,9 +167,11 @@ class ObjectStorageStore:
         for url, item in zip(urls, items, strict=True):
             failed_before = len(mismatches)
             buffer.extend(lines([item]))
-            unit = getattr(url, "unit", None)
-            if unit is None and (stream := getattr(url, "stream_unit", None)) is not None:
-                unit = (stream, url.number, url.after)  # a page of a paginated stream (engine PageSource)
+            unit: Any = None
+            if isinstance(url, StartURL):
+                unit = url.unit
+            elif isinstance(url, PageSource):  # a page of a paginated stream
+                unit = (url.stream_unit, url.number, url.after)
             if unit is not None and len(mismatches) == failed_before:  # a mismatch is a failure: not stored
                 pending.append((unit, len(buffer)))
         while len(self._buffer) >= self.records_per_part:  # _take replaces the buffer

@@ -29,6 +29,7 @@ __all__ = [
     "EXTRA_FIELDS",
     "ExtraField",
     "ExtraFieldError",
+    "check_override",
     "conn_fields",
     "field_named",
     "parse_extras",
@@ -57,6 +58,8 @@ class ExtraField:
         ``> minimum`` and ``<= maximum``. Non-finite numbers are always refused.
     :param default: the value when the extra is absent or empty (read from ``engine/defaults.py``).
     :param overridable: whether a task may override it (``BulkFetchSettings.with_overrides``).
+    :param can_be_off: whether ``None`` means "off" for this setting (``rate_limit_requests``: no limit), so a
+        task's ``None`` override switches the connection's value off; elsewhere ``None`` changes nothing.
     :param ui_type: JSON-schema type(s) for the UI form.
     """
 
@@ -69,6 +72,7 @@ class ExtraField:
     maximum: float | None = None
     choices: tuple[str, ...] = ()
     overridable: bool = False
+    can_be_off: bool = False
     ui_type: Any = None
     ui_default: Any = None
 
@@ -118,6 +122,7 @@ EXTRA_FIELDS: tuple[ExtraField, ...] = (
         minimum=1,
         maximum=defaults.MAX_RATE_LIMIT_REQUESTS,
         overridable=True,
+        can_be_off=True,
         ui_type=["integer", "null"],
     ),
     ExtraField(
@@ -236,6 +241,29 @@ def field_named(name: str) -> ExtraField:
         return _BY_NAME[name]
     except KeyError:
         raise ExtraFieldError(_unknown(name)) from None
+
+
+def check_override(name: str, value: Any) -> tuple[bool, Any]:
+    """A task's override of extra ``name``: ``(applies, parsed value)``. Not given (the engine's
+    ``NOT_GIVEN``) does not apply; ``None`` applies (as "off") only where the row can be off. Checked by the
+    row's own rules, named "operator argument".
+
+    :raises BulkFetchConfigError: for an unknown name, a row a task may not override, or a bad value.
+    """
+    from airflow_provider_bulk_uploader.engine.spec import NOT_GIVEN
+    from airflow_provider_bulk_uploader.exceptions import BulkFetchConfigError
+
+    if value is NOT_GIVEN:
+        return False, None
+    try:
+        row = field_named(name)
+        if not row.overridable:
+            raise ExtraFieldError(f"operator argument {name!r} cannot override the connection")
+        if value is None and not row.can_be_off:
+            return False, None
+        return True, parse_value(row, value, "operator argument")
+    except ExtraFieldError as exc:
+        raise BulkFetchConfigError(str(exc)) from None
 
 
 def conn_fields() -> dict[str, Any]:

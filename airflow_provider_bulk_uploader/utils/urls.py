@@ -9,6 +9,7 @@ Placeholders (Python ``str.format`` syntax, single braces, left alone by Jinja):
 from __future__ import annotations
 
 import ast
+import hashlib
 import json
 import string
 from collections.abc import Iterator, Mapping, Sequence
@@ -127,6 +128,25 @@ class UrlPlan:
 
     def __len__(self) -> int:
         return len(self.chunks) * (len(self.ids) if self.ids is not None else 1)
+
+    def fingerprint(self) -> str:
+        """A short stable hash of what decides the plan's URLs and their order (template, query parameters,
+        chunks, ids): two tries of the same task instance agree on it unless the plan changed (what a
+        progress checkpoint is keyed by)."""
+        ids = self.ids
+        ids_key: Any = repr(ids) if isinstance(ids, range) else None if ids is None else [str(i) for i in ids]
+        chunks = [None if c is None else [c.start.isoformat(), c.end.isoformat()] for c in self.chunks]
+        payload = json.dumps(
+            [
+                self._template,
+                sorted((str(k), repr(v)) for k, v in self.query_params.items()),
+                chunks,
+                ids_key,
+            ],
+            separators=(",", ":"),
+            default=str,
+        )
+        return hashlib.sha256(payload.encode()).hexdigest()[:32]
 
     def __iter__(self) -> Iterator[str]:
         for chunk in self.chunks:

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from airflow_provider_bulk_uploader import ListStore, UploadedData
-from airflow_provider_bulk_uploader.engine._paging import PageSource
+from airflow_provider_bulk_uploader.engine.interfaces import PageSource, StartURL
 from airflow_provider_bulk_uploader.engine.pagination import query_value, with_query
 
 BACKENDS = ("aiohttp", "httpx")
@@ -18,19 +18,9 @@ CURSOR = {"type": "cursor", "cursor_path": "meta.next_cursor"}
 OFFSET = {"type": "offset", "limit": 100}
 
 
-class Unit(str):
+def unit_url(url: str, unit: int, resume: list[tuple[str, int, bool]] | None = None) -> StartURL:
     """A start URL with a unit key (what the Airflow layer's checkpoint hands the engine)."""
-
-    unit: int
-    resume_pages: list[tuple[str, int, bool]] = []
-
-
-def unit_url(url: str, unit: int, resume: list[tuple[str, int, bool]] | None = None) -> Unit:
-    out = Unit(url)
-    out.unit = unit
-    if resume:
-        out.resume_pages = resume
-    return out
+    return StartURL(url, unit, resume or ())
 
 
 class SourceStore:

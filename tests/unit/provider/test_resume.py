@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from airflow_provider_bulk_uploader.engine.interfaces import StartURL
 from airflow_provider_bulk_uploader.exceptions import BulkFetchFailuresError
 from airflow_provider_bulk_uploader.operators.bulk_fetch import BulkFetchOperator
 from airflow_provider_bulk_uploader.storage import checkpoint
@@ -219,13 +220,8 @@ async def test_old_buffered_records_are_checkpointed_without_waiting_for_a_full_
     recorded: list[tuple[Any, list[int]]] = []
     store.resume([], lambda part, units: recorded.append((part, units)), checkpoint_every=0)
 
-    def urls(units: range) -> list[checkpoint.UnitURL]:
-        out = []
-        for unit in units:
-            url = checkpoint.UnitURL(f"http://x/{unit}")
-            url.unit = unit
-            out.append(url)
-        return out
+    def urls(units: range) -> list[StartURL]:
+        return [StartURL(f"http://x/{unit}", unit) for unit in units]
 
     await store.add_batch_from(urls(range(3)), [{"id": i} for i in range(3)])
     await store.add_batch_from(urls(range(3, 5)), [{"id": i} for i in range(3, 5)])

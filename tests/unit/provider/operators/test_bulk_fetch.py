@@ -203,9 +203,10 @@ def test_httpx_backend_and_per_task_overrides(monkeypatch):
 
 
 def test_bad_override_names_the_argument(api):
-    op = BulkFetchOperator(task_id="fetch", endpoint="/items", ids=[1], rate_limit_requests=0)
+    # checked by the connection field's own row when the DAG is parsed, before any connection is read
     with pytest.raises(BulkFetchConfigError, match="'rate_limit_requests' must be > 0, got 0"):
-        op.execute(make_context())
+        BulkFetchOperator(task_id="fetch", endpoint="/items", ids=[1], rate_limit_requests=0)
+    assert api.requests == []
 
 
 def test_constructor_validation():

@@ -58,8 +58,7 @@ def test_timeout_seconds_fails_a_slow_route_and_not_a_fast_one(api):
 def test_bad_limit_overrides_name_the_argument(api, value):
     from airflow_provider_bulk_uploader.exceptions import BulkFetchConfigError
 
-    for name in ("rate_limit_period_seconds", "timeout_seconds"):
-        op = BulkFetchOperator(task_id="fetch", endpoint="/items", ids=[1], **{name: value})
+    for name in ("rate_limit_period_seconds", "timeout_seconds"):  # at construction: when the DAG is parsed
         with pytest.raises(BulkFetchConfigError, match=rf"operator argument '{name}' must be"):
-            op.execute(make_context())
+            BulkFetchOperator(task_id="fetch", endpoint="/items", ids=[1], **{name: value})
     assert api.requests == []
