@@ -143,3 +143,17 @@ def test_start_line_logs_the_effective_concurrency(api, monkeypatch, capsys):
     [line] = [text for text in capsys.readouterr().out.splitlines() if "Bulk fetch: 4 requests" in text]
     # capped at the rate (3 per second), not the connection's max_concurrency of 64
     assert "rate limit 3/1s strict, concurrency 3" in line, line
+
+
+def test_a_tasks_overrides_keep_the_shared_key_and_redis_connection(conns):
+    """Regression (issue 18): overrides rebuilt the settings from the extras without the key and the redis
+    connection resolved at load, so the start line read "shared via None key None"."""
+    conns(redis_port=6390, rate_limit_requests=20, rate_limit_scope="shared", redis_conn_id="limits")
+    hook = BulkFetchHook("api")
+    overridden = hook.get_settings().with_overrides(max_concurrency=2)
+    assert (overridden.rate_limit_key, overridden.redis_conn_id) == ("api", "limits")
+    spec = hook.build_spec(overridden)
+    assert spec.describe_rate_limit() == "20/1s strict, shared key 'api'"
+    limiter = hook.build_uploader([], ListStore(), settings=overridden).rate_limit
+    assert isinstance(limiter, RedisLimiter) and limiter.key == "api"
+    assert "None" not in limiter.name and "'limits'" in limiter.name
