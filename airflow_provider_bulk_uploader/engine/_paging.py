@@ -100,6 +100,8 @@ class PagedRun:
         #: query parameters that carry credentials: never taken over from a server's next link
         self.credential_params = frozenset(credentials.credential_params) if credentials else frozenset()
         run.report.paginated = True
+        #: the paginator's scratch space shared by every stream of this run (``auto`` logs once per run)
+        self.shared: dict[str, Any] = {}
         #: whether page bodies go to the store with a :class:`PageSource` (a store with add_batch_from)
         self.recording = run.batcher.sources is not None
 
@@ -181,7 +183,15 @@ class PagedRun:
         if decides:
             queued, after = self._follow(
                 stream,
-                PageContext(start, Page(url, body, headers), number, records, stream.memo),
+                PageContext(
+                    start,
+                    Page(url, body, headers),
+                    number,
+                    records,
+                    stream.memo,
+                    counted=self.record_path is not None,
+                    run=self.shared,
+                ),
                 unit is not None,
             )
         # the body is queued for the store (synchronously, first thing in add) before a page queued after
@@ -246,7 +256,7 @@ class PagedRun:
         else:
             self.run.report.requested += 1  # the rest of the stream, which cannot be fetched
             self.run.attempts.fail(ctx.page.url, None, redact(step.error), 0, stream=stream.start)
-            self._incomplete(stream, "broken")
+            self._incomplete(stream, step.stop)
         return False, None
 
     def _loop(self, stream: _Stream, url: str) -> None:

@@ -37,9 +37,18 @@ BASE = "https://api.example.com/items?q=1"
 
 
 def ctx(
-    body: Any, url: str = BASE, *, headers: dict[str, str] | None = None, number: int = 1, records: int = 0
+    body: Any,
+    url: str = BASE,
+    *,
+    headers: dict[str, str] | None = None,
+    number: int = 1,
+    records: int | None = None,
 ):
-    return PageContext(BASE, Page(url, body, headers or {}), number, records)
+    """The context the engine builds: ``records`` counted at a record_path, or (``None``) a run without one,
+    where every page counts as one record."""
+    counted = records is not None
+    page = Page(url, body, headers or {})
+    return PageContext(BASE, page, number, records if counted else 1, counted=counted)
 
 
 # ---- the dotted-path parser -----------------------------------------------------------------------
@@ -97,8 +106,10 @@ def test_link_header_parsing_rfc8288():
 
 def test_header_link_follows_the_next_entry():
     p = HeaderLinkPaginator()
-    page = ctx([], headers={"Link": '</items?page=2>; rel="next", </items?page=1>; rel="first"'})
+    page = ctx([{"id": 1}], headers={"Link": '</items?page=2>; rel="next", </items?page=1>; rel="first"'})
     assert p.next_step(page) == NextPage("https://api.example.com/items?page=2")
+    empty = ctx([], headers={"Link": '</items?page=2>; rel="next"'})  # a JSON list body: counted as it is
+    assert p.next_step(empty) == Stop("empty page")
     assert p.next_step(ctx([], headers={"Link": '</items?page=1>; rel="first"'})) == Stop("no next link")
     assert p.next_step(ctx([])) == Stop("no next link")
 
@@ -115,7 +126,8 @@ def test_cursor_sets_the_query_parameter_replacing_the_previous_cursor():
 
 def test_header_cursor_reads_the_header():
     p = HeaderCursorPaginator("X-Next-Cursor")
-    assert p.next_step(ctx([], headers={"X-Next-Cursor": "zz"})) == NextPage(BASE + "&cursor=zz")
+    assert p.next_step(ctx([{"id": 1}], headers={"X-Next-Cursor": "zz"})) == NextPage(BASE + "&cursor=zz")
+    assert p.next_step(ctx([], headers={"X-Next-Cursor": "zz"})) == Stop("empty page")
     assert p.next_step(ctx([])) == Stop("no next cursor")
 
 
