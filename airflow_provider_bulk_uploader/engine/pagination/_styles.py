@@ -366,13 +366,14 @@ class PageNumberPaginator(_Style):
     def first_url(self, url: str) -> str:
         return with_query(url, {self.page_param: self.base_page if self.page is None else self.page})
 
-    def total(self, page: Page, records: int) -> int | None:
-        """How many pages there are, by what the page gives (see the class), or ``None``."""
+    def total(self, page: Page, size: int) -> int | None:
+        """How many pages there are, by what the page gives (see the class; ``size``: records on a full
+        page), or ``None``."""
         total_records = read_count(page, self.total_records_path)
         if total_records is not None:
             if total_records <= 0:
                 return 0
-            return -(-total_records // records) if records > 0 else None
+            return -(-total_records // size) if size > 0 else None
         pages = read_count(page, self.total_path)
         if pages is None:
             last = _last_link_value(page, self.page_param)
@@ -383,7 +384,9 @@ class PageNumberPaginator(_Style):
         page = ctx.page
         number = _as_int(query_value(page.url, self.page_param))
         number = self.base_page if number is None else number
-        total = self.total(page, ctx.records)
+        if ctx.number == 1:  # the page size, for a record total: the first page's (a later one may be short)
+            ctx.memo.setdefault("page_size", ctx.records)
+        total = self.total(page, ctx.memo.get("page_size", ctx.records))
         last = None if total is None else self.base_page + total - 1  # the last page's number
         if self.maximum_page is not None:
             last = self.maximum_page if last is None else min(last, self.maximum_page)

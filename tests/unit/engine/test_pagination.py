@@ -219,15 +219,19 @@ def test_auto_refuses_to_guess_when_signals_conflict(body, headers):
     assert isinstance(step, Broken) and "set pagination explicitly" in step.error
 
 
-def test_auto_logs_its_choice_once(caplog):
+def test_auto_logs_its_choice_once_per_run_and_again_in_the_next_run(caplog):
     auto = AutoPaginator()
     caplog.set_level(logging.INFO, logger="airflow_provider_bulk_uploader")
-    body = {"paging": {"next": "/p?page=2"}}  # a path no other test uses: the once-per-style log is global
-    for _ in range(3):
-        c = ctx(body)
-        assert auto.next_step(c) == NextPage("https://api.example.com/p?page=2")
-        assert auto.next_step(c) == NextPage("https://api.example.com/p?page=2")  # memo reused
-    assert sum("pagination auto: chose" in r.getMessage() for r in caplog.records) == 1
+    body = {"paging": {"next": "/p?page=2"}}
+    for _run in range(2):  # two runs in one process: each logs what auto chose, once
+        caplog.clear()
+        shared: dict[str, Any] = {}  # what the engine gives every stream of one run
+        for _stream in range(3):
+            c = ctx(body)
+            c.run = shared
+            assert auto.next_step(c) == NextPage("https://api.example.com/p?page=2")
+            assert auto.next_step(c) == NextPage("https://api.example.com/p?page=2")  # memo reused
+        assert sum("pagination auto: chose" in r.getMessage() for r in caplog.records) == 1
 
 
 # ---- the dict form ----------------------------------------------------------------------------------
