@@ -7,7 +7,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.synced
 
-.PHONY: venv test test-fast lint format demo demo-paginated bench clean
+.PHONY: venv node-deps test test-fast lint format demo demo-paginated bench clean
 
 .tools/bin/uv:
 	$(PYTHON) -m venv .tools
@@ -21,7 +21,16 @@ $(STAMP): pyproject.toml uv.lock | $(if $(filter .tools/bin/uv,$(UV)),.tools/bin
 
 venv: $(STAMP)
 
-test: $(STAMP)
+# json-server 0.17 and 1.x for the pagination framework tests, each pinned by its committed package-lock.json,
+# installed into its own folder (never globally); skipped without npm (those tests then skip, or fail in CI)
+node-deps:
+	@if command -v npm >/dev/null 2>&1; then \
+	  for dir in tests/support/frameworks/node/*/; do \
+	    [ -d "$${dir}node_modules" ] || npm ci --prefix "$$dir" --no-audit --no-fund --loglevel=error; \
+	  done; \
+	fi
+
+test: $(STAMP) node-deps
 	$(PY) -m pytest
 
 test-fast: $(STAMP)

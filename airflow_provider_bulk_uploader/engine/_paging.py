@@ -94,6 +94,8 @@ class PagedRun:
         self._wake_scheduled = False
         self.credential_params = frozenset(credential_params)
         report.paginated = True
+        #: the paginator's scratch space shared by every stream of this run (``auto`` logs once per run)
+        self.shared: dict[str, Any] = {}
         #: whether page bodies go to the store with a :class:`PageSource` (a resumable store)
         self.recording = batcher.sources is not None
 
@@ -202,7 +204,15 @@ class PagedRun:
         if decides:
             queued, after = self._follow(
                 stream,
-                PageContext(start, Page(url, body, headers), number, records, stream.memo),
+                PageContext(
+                    start,
+                    Page(url, body, headers),
+                    number,
+                    records,
+                    stream.memo,
+                    counted=self.record_path is not None,
+                    run=self.shared,
+                ),
                 unit is not None,
             )
         if queued:
@@ -266,7 +276,7 @@ class PagedRun:
         else:
             self.report.requested += 1  # the rest of the stream, which cannot be fetched
             self.attempts.fail(ctx.page.url, None, redact(step.error), 0, stream=stream.start)
-            self._incomplete(stream, "broken")
+            self._incomplete(stream, step.stop)
         return False, None
 
     def _loop(self, stream: _Stream, url: str) -> None:

@@ -119,5 +119,46 @@ AUTO_CURSOR_HEADERS = ("X-Next-Cursor", "Next-Cursor")
 #: ``auto`` with a total number of pages: the query parameter and the number of the first page.
 AUTO_PAGE_PARAM = "page"
 AUTO_BASE_PAGE = 1
+#: ``auto``: how APIs name the query parameters of a page number, an offset and a page size (read from the
+#: next or last link to learn an endpoint's own names).
+AUTO_PAGE_PARAMS = ("page", "_page", "p", "page_number", "pageNumber")
+AUTO_OFFSET_PARAMS = ("offset", "_start", "start", "skip")
+AUTO_LIMIT_PARAMS = ("limit", "_limit", "_per_page", "per_page", "page_size", "pageSize", "size")
+#: ``auto`` without ``record_path``: the keys a page's records may be under, in this order (else the body's
+#: only list, else nothing: every page then counts as one record).
+AUTO_RECORD_PATHS = (
+    "results", "items", "data", "content", "records", "value", "entries", "rows", "objects", "edges", "nodes",
+    "hits",
+)  # fmt: skip
+#: ``auto``: follow a next link page after page even when the first page gives a total (for APIs whose
+#: totals are estimates); by default a known total fans out.
+AUTO_PREFER_NEXT_LINK = False
+
+# -- completeness: what a response says about what is left (body paths, or "header:<name>") --------------
+#: A total number of records: more remain while the stream has received fewer.
+MORE_TOTAL_RECORDS = (
+    "total", "count", "total_count", "totalCount", "total_results", "totalResults", "totalElements",
+    "totalSize", "totalRecords", "total_records", "items", "meta.total", "meta.count", "meta.total_count",
+    "pagination.total", "page.totalElements", "header:X-Total-Count", "header:X-Total",
+)  # fmt: skip
+#: A total number of pages: more remain while the stream has fetched fewer.
+MORE_TOTAL_PAGES = (
+    "total_pages", "totalPages", "pages", "page_count", "pageCount", "last_page", "meta.total_pages",
+    "meta.last_page", "pagination.total_pages", "page.totalPages", "header:X-Total-Pages",
+)  # fmt: skip
+#: A flag that says more pages exist when true (``*`` is any one key, as in GraphQL's ``data.<field>``).
+MORE_FLAGS = (
+    "has_more", "hasMore", "more", "has_next", "hasNext", "has_next_page", "hasNextPage", "meta.has_more",
+    "pagination.has_more", "pageInfo.hasNextPage", "data.*.pageInfo.hasNextPage",
+)  # fmt: skip
+#: A flag that says the stream is done when true (Salesforce's ``done``, Spring Data's ``last``).
+DONE_FLAGS = ("done", "last", "is_last", "isLast", "last_page_reached")
+#: A next page's URL, cursor or token: more remain while one is present and was not followed.
+MORE_NEXT = (
+    *AUTO_NEXT_URL_PATHS, *AUTO_CURSOR_PATHS[:-1], "next_page", "next_page_url", "nextPageToken",
+    "next_page_token", "nextRecordsUrl", "nextLink", "links.next.href",
+    "response_metadata.next_cursor", "paging.next.after", "paging.next.link",
+    "header:X-Next-Cursor", "header:Next-Cursor",
+)  # fmt: skip
 #: Streams listed one by one in the operator's summary XCom and manifest (the totals cover all of them).
 SUMMARY_STREAMS = 50

@@ -19,7 +19,8 @@ MISSING: Any = object()
 def lookup(body: Any, path: str) -> Any:
     """The value at dotted ``path`` in ``body`` (``"."`` or ``""`` = the body itself), or :data:`MISSING`.
 
-    Each step indexes a JSON object by key; a digit step also indexes a JSON list (``"links.0.href"``).
+    Each step indexes a JSON object by key; a digit step also indexes a JSON list (``"links.0.href"``), and
+    a negative one counts from its end (``"data.-1.id"``: the last record's id).
     """
     value = body
     if path in ("", "."):
@@ -29,11 +30,15 @@ def lookup(body: Any, path: str) -> Any:
             if part not in value:
                 return MISSING
             value = value[part]
-        elif isinstance(value, list) and part.isdigit() and int(part) < len(value):
+        elif isinstance(value, list) and _is_index(part) and -len(value) <= int(part) < len(value):
             value = value[int(part)]
         else:
             return MISSING
     return value
+
+
+def _is_index(part: str) -> bool:
+    return part.isdigit() or (part[:1] == "-" and part[1:].isdigit())
 
 
 def records_at(body: Any, record_path: str | None) -> list[Any]:

@@ -43,9 +43,9 @@ class StreamReport:
     :param pages: pages stored.
     :param records: records on those pages (at ``record_path``; 1 per page without one).
     :param complete: every page of the stream was stored (``False`` after a failed page, a loop, a broken
-        ``auto`` detection).
+        ``auto`` detection, or a stop while the last page said there is more).
     :param stop: why the stream ended (``"no next link"``, ``"empty page"``, ``"total reached"``,
-        ``"max_pages"``, ``"loop"``, ``"page failed"`` …).
+        ``"max_pages"``, ``"loop"``, ``"page failed"``, ``"more indicated"`` …).
     :param style: the paginator type that walked it (for ``auto``: the one it chose).
     """
 
@@ -98,6 +98,14 @@ class FetchReport:
         return sum(s.records for s in self.streams)
 
     @property
+    def styles(self) -> dict[str, int]:
+        """Streams per paginator style (``"auto:<type>"`` for what ``auto`` chose), over every stream."""
+        out: dict[str, int] = {}
+        for s in self.streams:
+            out[s.style] = out.get(s.style, 0) + 1
+        return out
+
+    @property
     def incomplete_streams(self) -> int:
         """Streams that lost at least one page."""
         return sum(1 for s in self.streams if not s.complete)
@@ -126,6 +134,7 @@ class FetchReport:
             "records": self.records,
             "streams": len(self.streams),
             "incomplete_streams": self.incomplete_streams,
+            "styles": self.styles,
             "per_stream": [s.to_dict() for s in streams],
             "per_stream_truncated": len(streams) < len(self.streams),
         }

@@ -343,3 +343,48 @@ async def test_a_custom_paginator_subclass_drives_the_run_and_its_errors_end_onl
     )
     ids = sorted(r["id"] for r in records_of(store, "data"))
     assert ids == sorted([*range(100), *range(200, 300), *range(400, 500), *range(100)])  # 1, 3, 5 + 1
+
+
+# ---- totals from anywhere, and what is reported when a stream stops with more to fetch (issue 20) --------
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize(
+    ("path", "paginator"),
+    [
+        (
+            "/pages/page_number?size=100&total=records",
+            {"type": "page_number", "base_page": 1, "total_records_path": "meta.total"},
+        ),
+        (
+            "/pages/page_number?size=100&total=header",
+            {"type": "page_number", "base_page": 1, "total_records_path": "header:X-Total-Count"},
+        ),
+        (
+            "/pages/offset?limit=100&total=header",
+            {"type": "offset", "limit": 100, "total_path": "header:X-Total-Count"},
+        ),
+    ],
+)
+async def test_a_record_total_or_a_header_total_fans_out_with_no_request_past_the_end(
+    demo, backend, path, paginator
+):
+    url = f"{demo.url}{path}&n={N}&latency_ms=20"
+    store, report = await run([url], paginator, "data", backend, max_concurrency=8)
+    assert sorted(r["id"] for r in records_of(store, "data")) == list(range(N))
+    assert report.failed == 0 and report.streams[0].complete and report.streams[0].stop == "total reached"
+    assert len(page_requests(demo)) == 11
+    assert demo.stats.max_in_flight >= 4
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+async def test_auto_reports_a_stream_it_cannot_follow_when_the_body_says_there_is_more(demo, backend):
+    url = f"{demo.url}/pages/page_number?n={N}&size=100&total=records"  # meta.total, no page count, no link
+    store, report = await run([url], "auto", "data", backend)
+    assert len(records_of(store, "data")) == 100  # the first page is kept
+    [stream] = report.streams
+    assert (stream.complete, stream.stop, stream.style) == (False, "more indicated", "auto:single_page")
+    [failure] = report.failures
+    said = "the body's 'meta.total' says 1050 records (100 received)"
+    assert failure.error == f"stream stopped after 1 page (single page) but {said}"
+    assert failure.stream_incomplete and report.failed == 1 and report.requested == 2

@@ -25,6 +25,10 @@ _INT_PARAMETERS = frozenset(
 )
 
 
+#: True/false parameters: a rendered template gives them as strings.
+_BOOL_PARAMETERS = frozenset({"stop_after_empty_page", "prefer_next_link"})
+
+
 def paginator_from(spec: Any, *, argument: str = "paginator") -> Paginator | None:
     """A :class:`Paginator` from ``spec``: ``None``, a paginator object, a type name (``"auto"``,
     ``"header_link"`` …: the defaults of that type) or a dict ``{"type": ..., <parameters>}``. Whole-number
@@ -58,7 +62,7 @@ def paginator_from(spec: Any, *, argument: str = "paginator") -> Paginator | Non
             )
         if key in _INT_PARAMETERS and isinstance(value, str) and _as_int(value) is not None:
             value = _as_int(value)
-        if key == "stop_after_empty_page" and isinstance(value, str):
+        if key in _BOOL_PARAMETERS and isinstance(value, str):
             value = {"true": True, "false": False}.get(value.strip().lower(), value)
         kwargs[key] = value
     cls = _CLASSES[kind]

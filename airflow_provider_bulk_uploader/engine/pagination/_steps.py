@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .. import defaults
-from ..paths import MISSING
+from ..paths import MISSING, lookup
 
 
 @dataclass(frozen=True)
@@ -31,6 +31,9 @@ class PageContext:
     :param number: its position in the stream, 1 for the first page.
     :param records: records on the page (at the run's ``record_path``; 1 per page without one).
     :param memo: per-stream scratch space for a paginator (``auto`` keeps its choice there).
+    :param counted: whether ``records`` was counted at a ``record_path`` (``False``: the run has none and
+        every page counts as one; ``auto`` then finds the records' list itself).
+    :param run: scratch space shared by every stream of one run (``auto`` logs each choice once per run).
     """
 
     start_url: str
@@ -38,6 +41,8 @@ class PageContext:
     number: int
     records: int
     memo: dict[str, Any] = field(default_factory=dict)
+    counted: bool = True
+    run: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -71,9 +76,11 @@ class Stop:
 
 @dataclass(frozen=True)
 class Broken:
-    """The stream cannot continue; ``error`` is reported as a failure and the stream marked incomplete."""
+    """The stream cannot continue; ``error`` is reported as a failure (counted in ``failed``, so against an
+    operator's ``max_failures``) and the stream marked incomplete with stop reason ``stop``."""
 
     error: str
+    stop: str = "broken"
 
 
 Step = NextPage | FanOut | Stop | Broken
@@ -99,9 +106,26 @@ def link_header_next(value: str | None, rel: str = defaults.LINKS_NEXT_KEY) -> s
     return None
 
 
+def link_header_entries(value: str | None) -> dict[str, str]:
+    """Every ``rel`` of an RFC 8288 ``Link`` header and its target (the first target of a repeated rel)."""
+    out: dict[str, str] = {}
+    for match in _LINK.finditer(value or ""):
+        target, params = match.group(1).strip(), match.group(2)
+        for rel_match in _REL.finditer(params):
+            for rel in (rel_match.group(1) or rel_match.group(2) or "").lower().split():
+                out.setdefault(rel, target)
+    return out
+
+
 def _header(page: Page, name: str) -> str | None:
     getter = getattr(page.headers, "get", None)
-    return getter(name) if getter is not None else None
+    if getter is None:
+        return None
+    value = getter(name)
+    if value is None and isinstance(page.headers, dict):  # a plain dict built by hand: match any case
+        lowered = name.lower()
+        value = next((v for k, v in page.headers.items() if k.lower() == lowered), None)
+    return value
 
 
 def _present(value: Any) -> bool:
@@ -134,6 +158,31 @@ def _require_path(name: str, value: Any) -> str:
     if any(not part for part in text.split(".")) and text != ".":
         raise ValueError(f"{name} must be a dotted key path like 'meta.next_cursor', got {value!r}")
     return text
+
+
+#: A total read from a response header instead of the body: ``"header:X-Total-Count"``.
+HEADER_PREFIX = "header:"
+
+
+def _require_source(name: str, value: Any) -> str | None:
+    """A total's source: ``None``, a dotted body path, or ``"header:<name>"``."""
+    if value is None:
+        return None
+    text = _require_text(name, value)
+    if text.lower().startswith(HEADER_PREFIX):
+        if not text[len(HEADER_PREFIX) :].strip():
+            raise ValueError(f"{name} must name a header after 'header:', got {value!r}")
+        return text
+    return _require_path(name, text)
+
+
+def read_count(page: Page, source: str | None) -> int | None:
+    """The whole number at ``source`` (a body path or ``"header:<name>"``) of ``page``, or ``None``."""
+    if not source:
+        return None
+    if source.lower().startswith(HEADER_PREFIX):
+        return _as_int(_header(page, source[len(HEADER_PREFIX) :].strip()))
+    return _as_int(lookup(page.body, source))
 
 
 def _require_int(name: str, value: Any, minimum: int) -> int:

@@ -9,6 +9,7 @@ from urllib.parse import urljoin
 from .. import defaults
 from ..paths import MISSING, lookup
 from ..urls import query_value, with_query
+from ._evidence import checked
 from ._steps import (
     Broken,
     FanOut,
@@ -23,8 +24,11 @@ from ._steps import (
     _require_bool,
     _require_int,
     _require_path,
+    _require_source,
     _require_text,
+    link_header_entries,
     link_header_next,
+    read_count,
 )
 
 
@@ -83,8 +87,23 @@ class Paginator:
         return f"{type(self).__name__}({args})"
 
 
+class _Style(Paginator):
+    """A built-in style: :meth:`decide` says what the style itself sees; :meth:`next_step` adds what every
+    style shares (:func:`._evidence.checked`): the stop on an empty page and the check that a stream is
+    not stopped while its last page says there is more."""
+
+    stop_after_empty_page: bool = True
+
+    def decide(self, ctx: PageContext) -> Step:
+        raise NotImplementedError
+
+    def next_step(self, ctx: PageContext) -> Step:
+        return checked(ctx, self.decide(ctx), stop_after_empty_page=self.stop_after_empty_page)
+
+
 class SinglePagePaginator(Paginator):
-    """Every start URL is one page (what a run without a paginator does, plus per-stream counts)."""
+    """Every start URL is one page (what a run without a paginator does, plus per-stream counts). A declared
+    single page is not questioned; ``auto`` that falls back to one checks it for signs of more."""
 
     type = "single_page"
 
@@ -92,17 +111,25 @@ class SinglePagePaginator(Paginator):
         return Stop("single page")
 
 
-class JSONLinkPaginator(Paginator):
+class JSONLinkPaginator(_Style):
     """The next page's URL is in the body at ``next_url_path`` (default ``"next"``; ``"links.next"``...).
-    A relative URL is resolved against the page's URL. Stops when the value is missing, null or empty."""
+    A relative URL is resolved against the page's URL. Stops when the value is missing, null or empty, or
+    after an empty page (``stop_after_empty_page``, default true)."""
 
     type = "json_link"
 
-    def __init__(self, next_url_path: str = defaults.NEXT_URL_PATH, *, max_pages: int | None = None):
+    def __init__(
+        self,
+        next_url_path: str = defaults.NEXT_URL_PATH,
+        stop_after_empty_page: bool = True,
+        *,
+        max_pages: int | None = None,
+    ):
         super().__init__(max_pages=max_pages)
         self.next_url_path = _require_path("next_url_path", next_url_path)
+        self.stop_after_empty_page = _require_bool("stop_after_empty_page", stop_after_empty_page)
 
-    def next_step(self, ctx: PageContext) -> Step:
+    def decide(self, ctx: PageContext) -> Step:
         target = lookup(ctx.page.body, self.next_url_path)
         if not _present(target):
             return Stop("no next link")
@@ -111,25 +138,46 @@ class JSONLinkPaginator(Paginator):
         return NextPage(urljoin(ctx.page.url, target))
 
 
-class HeaderLinkPaginator(Paginator):
-    """The next page's URL is the RFC 8288 ``Link`` header entry with ``rel="next"`` (``links_next_key``)."""
+class HeaderLinkPaginator(_Style):
+    """The next page's URL is the RFC 8288 ``Link`` header entry with ``rel="next"`` (``links_next_key``).
+    Stops without one, or after an empty page (``stop_after_empty_page``, default true)."""
 
     type = "header_link"
 
-    def __init__(self, links_next_key: str = defaults.LINKS_NEXT_KEY, *, max_pages: int | None = None):
+    def __init__(
+        self,
+        links_next_key: str = defaults.LINKS_NEXT_KEY,
+        stop_after_empty_page: bool = True,
+        *,
+        max_pages: int | None = None,
+    ):
         super().__init__(max_pages=max_pages)
         self.links_next_key = _require_text("links_next_key", links_next_key)
+        self.stop_after_empty_page = _require_bool("stop_after_empty_page", stop_after_empty_page)
 
-    def next_step(self, ctx: PageContext) -> Step:
+    def decide(self, ctx: PageContext) -> Step:
         target = link_header_next(_header(ctx.page, "Link"), self.links_next_key)
         if not target:
             return Stop("no next link")
         return NextPage(urljoin(ctx.page.url, target))
 
 
-class CursorPaginator(Paginator):
-    """The next cursor is in the body at ``cursor_path`` (default ``"cursors.next"``) and goes back as query
-    parameter ``cursor_param`` (default ``"cursor"``). Stops when there is no cursor."""
+def _has_more(page: Page, path: str | None) -> bool | None:
+    """The flag at ``has_more_path`` (``True``/``False``; ``"true"``/``"false"`` strings too), or ``None``."""
+    if path is None:
+        return None
+    value = lookup(page.body, path)
+    if isinstance(value, str):
+        value = {"true": True, "false": False}.get(value.strip().lower())
+    return value if isinstance(value, bool) else None
+
+
+class CursorPaginator(_Style):
+    """The next cursor is in the body at ``cursor_path`` (default ``"cursors.next"``; a negative index counts
+    from a list's end: ``"data.-1.id"`` is the last record's id, as Stripe's ``starting_after`` wants) and
+    goes back as query parameter ``cursor_param`` (default ``"cursor"``). Stops when there is no cursor, when
+    the flag at ``has_more_path`` (optional) is false, or after an empty page (``stop_after_empty_page``,
+    default true: some APIs return a cursor on every page, the empty ones included)."""
 
     type = "cursor"
 
@@ -137,17 +185,23 @@ class CursorPaginator(Paginator):
         self,
         cursor_path: str = defaults.CURSOR_PATH,
         cursor_param: str = defaults.CURSOR_PARAM,
+        has_more_path: str | None = None,
+        stop_after_empty_page: bool = True,
         *,
         max_pages: int | None = None,
     ):
         super().__init__(max_pages=max_pages)
         self.cursor_path = _require_path("cursor_path", cursor_path)
         self.cursor_param = _require_text("cursor_param", cursor_param)
+        self.has_more_path = None if has_more_path is None else _require_path("has_more_path", has_more_path)
+        self.stop_after_empty_page = _require_bool("stop_after_empty_page", stop_after_empty_page)
 
     def cursor(self, page: Page) -> Any:
         return lookup(page.body, self.cursor_path)
 
-    def next_step(self, ctx: PageContext) -> Step:
+    def decide(self, ctx: PageContext) -> Step:
+        if _has_more(ctx.page, getattr(self, "has_more_path", None)) is False:
+            return Stop("has_more false")
         cursor = self.cursor(ctx.page)
         if not _present(cursor):
             return Stop("no next cursor")
@@ -158,7 +212,8 @@ class CursorPaginator(Paginator):
 
 class HeaderCursorPaginator(CursorPaginator):
     """The next cursor is in response header ``cursor_key`` (default ``"next"``) and goes back as query
-    parameter ``cursor_param`` (default ``"cursor"``). Stops when the header is absent or empty."""
+    parameter ``cursor_param`` (default ``"cursor"``). Stops when the header is absent or empty, or after an
+    empty page (``stop_after_empty_page``, default true)."""
 
     type = "header_cursor"
 
@@ -166,23 +221,34 @@ class HeaderCursorPaginator(CursorPaginator):
         self,
         cursor_key: str = defaults.CURSOR_KEY,
         cursor_param: str = defaults.CURSOR_PARAM,
+        stop_after_empty_page: bool = True,
         *,
         max_pages: int | None = None,
     ):
         Paginator.__init__(self, max_pages=max_pages)
         self.cursor_key = _require_text("cursor_key", cursor_key)
         self.cursor_param = _require_text("cursor_param", cursor_param)
+        self.stop_after_empty_page = _require_bool("stop_after_empty_page", stop_after_empty_page)
 
     def cursor(self, page: Page) -> Any:
         value = _header(page, self.cursor_key)
         return MISSING if value is None else value
 
 
-class OffsetPaginator(Paginator):
-    """``offset``/``limit`` query parameters. The first request asks for ``offset`` (default 0); when the
-    first body has a total number of records at ``total_path`` (default ``"total"``; ``None`` = never look)
-    every remaining page is fanned out at once, in parallel; without one the next offset is requested after
-    each page, until a short or (``stop_after_empty_page``) empty page. ``maximum_offset`` caps the offsets.
+def _last_link_value(page: Page, param: str) -> int | None:
+    """The value of query parameter ``param`` in the page's ``Link: <...>; rel="last"`` (RFC 8288)."""
+    last = link_header_entries(_header(page, "Link")).get("last")
+    return None if last is None else _as_int(query_value(urljoin(page.url, last), param))
+
+
+class OffsetPaginator(_Style):
+    """``offset``/``limit`` query parameters. The first request asks for ``offset`` (default 0). When the
+    first page gives the total number of records — at ``total_path`` (default ``"total"``; a body path, or
+    ``"header:X-Total-Count"`` for a response header; ``None`` = never look), or as the offset of the
+    ``Link: rel="last"`` page — every remaining page is fanned out at once, in parallel (stepping by the
+    records the first page held when the server gave fewer than ``limit``: it caps the page size). Without a
+    total the next offset is requested after each page, until a short or (``stop_after_empty_page``) empty
+    page, or a false flag at ``has_more_path``. ``maximum_offset`` caps the offsets.
 
     :param limit: records per page (required); sent as ``limit_param`` (default ``"limit"``).
     """
@@ -199,6 +265,7 @@ class OffsetPaginator(Paginator):
         total_path: str | None = defaults.TOTAL_PATH,
         maximum_offset: int | None = None,
         stop_after_empty_page: bool = True,
+        has_more_path: str | None = None,
         *,
         max_pages: int | None = None,
     ):
@@ -207,11 +274,12 @@ class OffsetPaginator(Paginator):
         self.offset = _require_int("offset", offset, 0)
         self.offset_param = _require_text("offset_param", offset_param)
         self.limit_param = _require_text("limit_param", limit_param)
-        self.total_path = None if total_path is None else _require_path("total_path", total_path)
+        self.total_path = _require_source("total_path", total_path)
         self.maximum_offset = (
             None if maximum_offset is None else _require_int("maximum_offset", maximum_offset, 0)
         )
         self.stop_after_empty_page = _require_bool("stop_after_empty_page", stop_after_empty_page)
+        self.has_more_path = None if has_more_path is None else _require_path("has_more_path", has_more_path)
 
     def first_url(self, url: str) -> str:
         return with_query(url, {self.offset_param: self.offset, self.limit_param: self.limit})
@@ -219,17 +287,26 @@ class OffsetPaginator(Paginator):
     def _offset_of(self, url: str) -> int:
         return _as_int(query_value(url, self.offset_param)) or 0
 
-    def next_step(self, ctx: PageContext) -> Step:
+    def total(self, page: Page) -> int | None:
+        """The total number of records the page gives (``total_path``, else the ``rel="last"`` offset)."""
+        total = read_count(page, self.total_path)
+        if total is None:
+            last = _last_link_value(page, self.offset_param)
+            total = None if last is None else last + 1
+        return total
+
+    def decide(self, ctx: PageContext) -> Step:
         page, limit = ctx.page, self.limit
         offset = self._offset_of(page.url)
-        total = _as_int(lookup(page.body, self.total_path)) if self.total_path else None
+        total = self.total(page)
         end = total
         if self.maximum_offset is not None:
             end = self.maximum_offset if end is None else min(end, self.maximum_offset)
         if ctx.number == 1 and total is not None:  # the total is known: every other page at once
+            step = ctx.records if 0 < ctx.records < limit and offset + ctx.records < total else limit
             stop_at = total if self.maximum_offset is None else min(total, self.maximum_offset)
-            offsets = range(offset + limit, stop_at, limit)
-            base = page.url
+            offsets = range(offset + step, stop_at, step)
+            base = with_query(page.url, {self.limit_param: step})
             reason = "total reached" if stop_at == total else "maximum_offset reached"
             return FanOut(
                 (with_query(base, {self.offset_param: o}) for o in offsets),
@@ -239,6 +316,8 @@ class OffsetPaginator(Paginator):
             )
         if ctx.records == 0 and self.stop_after_empty_page:
             return Stop("empty page")
+        if _has_more(page, self.has_more_path) is False:
+            return Stop("has_more false")
         if ctx.records < limit:
             return Stop("short page")
         following = offset + limit
@@ -247,12 +326,16 @@ class OffsetPaginator(Paginator):
         return NextPage(with_query(page.url, {self.offset_param: following}))
 
 
-class PageNumberPaginator(Paginator):
+class PageNumberPaginator(_Style):
     """``page`` query parameter (``page_param``) counted from ``base_page`` (default 0; first request:
-    ``page``, default ``base_page``). When the first body has the total number of *pages* at ``total_path``
-    (default ``"total"``; ``None`` = never look) every remaining page is fanned out at once, in parallel;
-    without one the next page is requested after each page until an empty page (``stop_after_empty_page``).
-    ``maximum_page`` caps the page numbers."""
+    ``page``, default ``base_page``). When the first page tells how many pages there are, every remaining page
+    is fanned out at once, in parallel. It tells it by the total number of *pages* at ``total_path`` (default
+    ``"total"``), by the total number of *records* at ``total_records_path`` (divided by the records on the
+    first page; it wins over ``total_path`` when both are found), or by the page number of the
+    ``Link: rel="last"`` page; each path is a body path or ``"header:<name>"`` (``None`` = never look).
+    Without a total the next page is requested after each page until an empty page
+    (``stop_after_empty_page``) or a false flag at ``has_more_path``. ``maximum_page`` caps the page
+    numbers."""
 
     type = "page_number"
     counts_records = True
@@ -265,6 +348,8 @@ class PageNumberPaginator(Paginator):
         total_path: str | None = defaults.TOTAL_PATH,
         maximum_page: int | None = None,
         stop_after_empty_page: bool = True,
+        total_records_path: str | None = None,
+        has_more_path: str | None = None,
         *,
         max_pages: int | None = None,
     ):
@@ -272,18 +357,36 @@ class PageNumberPaginator(Paginator):
         self.base_page = _require_int("base_page", base_page, 0)
         self.page = None if page is None else _require_int("page", page, 0)
         self.page_param = _require_text("page_param", page_param)
-        self.total_path = None if total_path is None else _require_path("total_path", total_path)
+        self.total_path = _require_source("total_path", total_path)
         self.maximum_page = None if maximum_page is None else _require_int("maximum_page", maximum_page, 0)
         self.stop_after_empty_page = _require_bool("stop_after_empty_page", stop_after_empty_page)
+        self.total_records_path = _require_source("total_records_path", total_records_path)
+        self.has_more_path = None if has_more_path is None else _require_path("has_more_path", has_more_path)
 
     def first_url(self, url: str) -> str:
         return with_query(url, {self.page_param: self.base_page if self.page is None else self.page})
 
-    def next_step(self, ctx: PageContext) -> Step:
+    def total(self, page: Page, size: int) -> int | None:
+        """How many pages there are, by what the page gives (see the class; ``size``: records on a full
+        page), or ``None``."""
+        total_records = read_count(page, self.total_records_path)
+        if total_records is not None:
+            if total_records <= 0:
+                return 0
+            return -(-total_records // size) if size > 0 else None
+        pages = read_count(page, self.total_path)
+        if pages is None:
+            last = _last_link_value(page, self.page_param)
+            pages = None if last is None else last - self.base_page + 1
+        return pages
+
+    def decide(self, ctx: PageContext) -> Step:
         page = ctx.page
         number = _as_int(query_value(page.url, self.page_param))
         number = self.base_page if number is None else number
-        total = _as_int(lookup(page.body, self.total_path)) if self.total_path else None
+        if ctx.number == 1:  # the page size, for a record total: the first page's (a later one may be short)
+            ctx.memo.setdefault("page_size", ctx.records)
+        total = self.total(page, ctx.memo.get("page_size", ctx.records))
         last = None if total is None else self.base_page + total - 1  # the last page's number
         if self.maximum_page is not None:
             last = self.maximum_page if last is None else min(last, self.maximum_page)
@@ -301,6 +404,8 @@ class PageNumberPaginator(Paginator):
             )
         if ctx.records == 0 and self.stop_after_empty_page:
             return Stop("empty page")
+        if _has_more(page, self.has_more_path) is False:
+            return Stop("has_more false")
         if last is not None and number >= last:
             return Stop("total reached" if total is not None else "maximum_page reached")
         return NextPage(with_query(page.url, {self.page_param: number + 1}))

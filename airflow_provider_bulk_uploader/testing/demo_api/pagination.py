@@ -16,6 +16,9 @@ Query parameters (all optional, kept in every next link):
 ``size``         records per page (default 100; ``limit`` for ``offset``)
 ``latency_ms``   sleep this long before answering (benchmarks)
 ``no_total``     ``1``: ``offset``/``page_number`` leave the total out (the client must stop on a short page)
+``total``        where ``offset``/``page_number`` give it instead: ``header`` (the number of records in an
+                 ``X-Total-Count`` header, as json-server does), ``records`` (``page_number``: the number of
+                 records at ``meta.total`` instead of pages, as Django REST framework's ``count``)
 ``fail_page``    the page at this position (1-based) answers ``fail_status`` (default 500), every time
 ``loop_after``   link/cursor styles: the page at this position names *itself* as the next page (a loop)
 ``next_base``    ``scheme://host:port`` for the next links of ``json_link``/``header_link`` (another origin)
@@ -177,11 +180,14 @@ class _Handler:
             )
         if style == "header_cursor":
             return json_response(records, headers={"X-Next-Cursor": _cursor(following)} if has_next else None)
+        given = None if query.get("no_total") == "1" else query.get("total", "body")
+        if given == "header":
+            return json_response({"data": records}, headers={"X-Total-Count": str(total)})
         if style == "offset":
-            return json_response(
-                {"data": records} if query.get("no_total") == "1" else {"data": records, "total": total}
-            )
+            return json_response({"data": records} if given is None else {"data": records, "total": total})
         body: dict[str, Any] = {"data": records}
-        if query.get("no_total") != "1":
+        if given == "records":
+            body["meta"] = {"total": total}
+        elif given is not None:
             body["meta"] = {"total_pages": pages}
         return json_response(body)

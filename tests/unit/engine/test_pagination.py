@@ -37,9 +37,18 @@ BASE = "https://api.example.com/items?q=1"
 
 
 def ctx(
-    body: Any, url: str = BASE, *, headers: dict[str, str] | None = None, number: int = 1, records: int = 0
+    body: Any,
+    url: str = BASE,
+    *,
+    headers: dict[str, str] | None = None,
+    number: int = 1,
+    records: int | None = None,
 ):
-    return PageContext(BASE, Page(url, body, headers or {}), number, records)
+    """The context the engine builds: ``records`` counted at a record_path, or (``None``) a run without one,
+    where every page counts as one record."""
+    counted = records is not None
+    page = Page(url, body, headers or {})
+    return PageContext(BASE, page, number, records if counted else 1, counted=counted)
 
 
 # ---- the dotted-path parser -----------------------------------------------------------------------
@@ -97,8 +106,10 @@ def test_link_header_parsing_rfc8288():
 
 def test_header_link_follows_the_next_entry():
     p = HeaderLinkPaginator()
-    page = ctx([], headers={"Link": '</items?page=2>; rel="next", </items?page=1>; rel="first"'})
+    page = ctx([{"id": 1}], headers={"Link": '</items?page=2>; rel="next", </items?page=1>; rel="first"'})
     assert p.next_step(page) == NextPage("https://api.example.com/items?page=2")
+    empty = ctx([], headers={"Link": '</items?page=2>; rel="next"'})  # a JSON list body: counted as it is
+    assert p.next_step(empty) == Stop("empty page")
     assert p.next_step(ctx([], headers={"Link": '</items?page=1>; rel="first"'})) == Stop("no next link")
     assert p.next_step(ctx([])) == Stop("no next link")
 
@@ -115,7 +126,8 @@ def test_cursor_sets_the_query_parameter_replacing_the_previous_cursor():
 
 def test_header_cursor_reads_the_header():
     p = HeaderCursorPaginator("X-Next-Cursor")
-    assert p.next_step(ctx([], headers={"X-Next-Cursor": "zz"})) == NextPage(BASE + "&cursor=zz")
+    assert p.next_step(ctx([{"id": 1}], headers={"X-Next-Cursor": "zz"})) == NextPage(BASE + "&cursor=zz")
+    assert p.next_step(ctx([], headers={"X-Next-Cursor": "zz"})) == Stop("empty page")
     assert p.next_step(ctx([])) == Stop("no next cursor")
 
 
@@ -207,15 +219,19 @@ def test_auto_refuses_to_guess_when_signals_conflict(body, headers):
     assert isinstance(step, Broken) and "set pagination explicitly" in step.error
 
 
-def test_auto_logs_its_choice_once(caplog):
+def test_auto_logs_its_choice_once_per_run_and_again_in_the_next_run(caplog):
     auto = AutoPaginator()
     caplog.set_level(logging.INFO, logger="airflow_provider_bulk_uploader")
-    body = {"paging": {"next": "/p?page=2"}}  # a path no other test uses: the once-per-style log is global
-    for _ in range(3):
-        c = ctx(body)
-        assert auto.next_step(c) == NextPage("https://api.example.com/p?page=2")
-        assert auto.next_step(c) == NextPage("https://api.example.com/p?page=2")  # memo reused
-    assert sum("pagination auto: chose" in r.getMessage() for r in caplog.records) == 1
+    body = {"paging": {"next": "/p?page=2"}}
+    for _run in range(2):  # two runs in one process: each logs what auto chose, once
+        caplog.clear()
+        shared: dict[str, Any] = {}  # what the engine gives every stream of one run
+        for _stream in range(3):
+            c = ctx(body)
+            c.run = shared
+            assert auto.next_step(c) == NextPage("https://api.example.com/p?page=2")
+            assert auto.next_step(c) == NextPage("https://api.example.com/p?page=2")  # memo reused
+        assert sum("pagination auto: chose" in r.getMessage() for r in caplog.records) == 1
 
 
 # ---- the dict form ----------------------------------------------------------------------------------

@@ -124,6 +124,7 @@ def test_object_storage_manifest_carries_pages_and_records_per_stream(api, tmp_p
     report = manifest["report"]
     assert report["pages"] == 45 and report["streams"] == 3 and report["incomplete_streams"] == 0
     assert [s["records"] for s in report["per_stream"]] == [PER_DAY] * 3
+    assert report["styles"] == {"cursor": 3}  # every stream's style, also past the per_stream cap
 
 
 def test_a_failing_page_is_reported_with_its_stream_and_the_rest_is_written(api, tmp_path):
@@ -166,6 +167,47 @@ def test_auto_and_a_rendered_template_work_end_to_end(api):
     assert op.pagination == {"type": "offset", "limit": "100"}  # a rendered number is a string
     ctx = make_context(utc(2024, 1, 1), utc(2024, 1, 2))
     assert op.execute(ctx)["pagination"]["pages"] == 4 and len(ctx["ti"].xcom["records"]) == 350
+
+
+def test_auto_records_its_choice_per_stream_in_the_summary_and_the_manifest(api, tmp_path):
+    op = BulkFetchOperator(
+        task_id="fetch",
+        endpoint="/pages/{id}?n=250",
+        ids=["cursor", "page_number", "json_link"],
+        pagination="auto",
+        record_path="data",
+        store=f"file://{tmp_path}",
+    )
+    op.execute(make_context(utc(2024, 1, 1), utc(2024, 1, 2)))
+    [manifest_path] = tmp_path.glob("*/manifest.json")
+    report = json.loads(manifest_path.read_text())["report"]
+    assert sorted(s["style"] for s in report["per_stream"]) == [
+        "auto:cursor",
+        "auto:json_link",
+        "auto:page_number",
+    ]
+    assert report["styles"] == {"auto:cursor": 1, "auto:page_number": 1, "auto:json_link": 1}
+
+
+def test_a_stream_stopped_while_its_page_says_more_counts_against_max_failures(api):
+    # json_link on an offset endpoint: no next link, but the body says total=350 after 100 records
+    kwargs = {
+        "task_id": "fetch",
+        "endpoint": "/pages/offset?n=350&limit=100",
+        "pagination": {"type": "json_link", "next_url_path": "links.next"},
+        "record_path": "data",
+    }
+    with pytest.raises(BulkFetchFailuresError, match="1 of 2 requests failed"):
+        BulkFetchOperator(**kwargs).execute(make_context(utc(2024, 1, 1), utc(2024, 1, 2)))
+    summary = BulkFetchOperator(**kwargs, max_failures=1).execute(
+        make_context(utc(2024, 1, 1), utc(2024, 1, 2))
+    )
+    [stream] = summary["pagination"]["per_stream"]
+    assert (stream["complete"], stream["stop"], stream["pages"]) == (False, "more indicated", 1)
+    [failure] = summary["failures"]
+    assert failure["error"] == (
+        "stream stopped after 1 page (no next link) but the body's 'total' says 350 records (100 received)"
+    )
 
 
 def test_without_pagination_the_summary_has_no_pagination_section(api):
