@@ -5,8 +5,9 @@ package root re-exports as the original ``bulk_uploader`` API.
 """
 
 from .api_calls import GetAPICall
-from .auth import BasicAuth, BearerAuth, HeaderAuth, QueryParamsAuth
+from .auth import BasicAuth, BearerAuth, DynamicCredentialAuth, HeaderAuth, QueryParamsAuth
 from .errors import (
+    AuthenticationError,
     FetchError,
     HTTPStatusError,
     InvalidJSONError,
@@ -15,6 +16,7 @@ from .errors import (
     TransportError,
 )
 from .iterators import days_intervals, id_iterator, loading_urls
+from .oauth2 import OAuth2ClientCredentials
 from .orchestrator import UploadedData
 from .pagination import (
     AutoPaginator,
@@ -36,10 +38,12 @@ from .shared_ratelimit import RedisLimiter
 from .stores import JsonlFileStore, ListStore
 
 __all__ = [
+    "AuthenticationError",
     "AutoPaginator",
     "BasicAuth",
     "BearerAuth",
     "CursorPaginator",
+    "DynamicCredentialAuth",
     "Failure",
     "FetchError",
     "FetchReport",
@@ -54,6 +58,7 @@ __all__ = [
     "Limiter",
     "ListStore",
     "LongWait",
+    "OAuth2ClientCredentials",
     "OffsetPaginator",
     "PageNumberPaginator",
     "Paginator",
