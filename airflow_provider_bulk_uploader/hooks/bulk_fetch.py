@@ -21,10 +21,12 @@ from airflow.sdk import BaseHook
 from airflow.sdk.log import mask_secret
 
 from airflow_provider_bulk_uploader import (
+    AuthenticationError,
     BasicAuth,
     BearerAuth,
     FetchReport,
     HeaderAuth,
+    OAuth2ClientCredentials,
     QueryParamsAuth,
     Ratelimit,
     UploadedData,
@@ -40,6 +42,7 @@ from airflow_provider_bulk_uploader.engine.validation import require_http_url
 from airflow_provider_bulk_uploader.exceptions import BulkFetchConfigError
 from airflow_provider_bulk_uploader.utils.extras import (
     CONN_TYPE,
+    OAUTH2_FIELDS,
     ExtraFieldError,
     field_named,
     parse_extras,
@@ -62,7 +65,8 @@ class BulkFetchSettings:
     are attributes here, every one (including extras added later) is :meth:`option`.
 
     :param base_url: the connection's base URL (``host``), no trailing slash.
-    :param auth_type: one of ``header``, ``query``, ``bearer``, ``basic``, ``none``.
+    :param auth_type: one of ``header``, ``query``, ``bearer``, ``basic``, ``oauth2_client_credentials``,
+        ``none``.
     :param auth_name: header name (``header``) or query parameter name (``query``).
     :param rate_limit_requests: requests started per period; ``None`` = unlimited.
     :param rate_limit_period_seconds: rate-limit window in seconds (default 1).
@@ -214,7 +218,9 @@ class BulkFetchHook(BaseHook):
     """Run bulk fetches against the API described by a ``bulk_fetch`` connection.
 
     :param bulk_fetch_conn_id: the connection id (default ``bulk_fetch_default``). Connection fields:
-        ``host`` = base URL, ``password`` = API token (``login`` too with ``auth_type=basic``); extras
+        ``host`` = base URL, ``password`` = API token (``login`` too with ``auth_type=basic``; with
+        ``oauth2_client_credentials`` login = client id, password = client secret, extra ``token_url``);
+        extras
         ``auth_type``, ``auth_name``, ``rate_limit_requests``, ``rate_limit_period_seconds``,
         ``max_concurrency``, ``timeout_seconds``, ``headers`` (JSON object), ``verify_ssl``, ``test_path``,
         ``allowed_origins`` — one table, :data:`~..utils.extras.EXTRA_FIELDS`; unknown keys are refused.
@@ -265,7 +271,9 @@ class BulkFetchHook(BaseHook):
             settings = self._shared_limit(self._parse(conn, source, token), source)
             self._auth = self._build_auth(settings, conn.login, token)
         except (BulkFetchConfigError, ExtraFieldError, ValueError, TypeError) as exc:
-            raise BulkFetchConfigError(_scrub(str(exc), (token,))) from None
+            message = str(exc)  # an engine auth's argument error does not name the connection: say it
+            message = message if message.startswith(source) else f"{source}: {message}"
+            raise BulkFetchConfigError(_scrub(message, (token,))) from None
         self._settings = settings
 
     @staticmethod
@@ -281,13 +289,30 @@ class BulkFetchHook(BaseHook):
                 f"{where} 'auth_name' is required with auth_type 'query' (the query parameter that carries "
                 "the token, e.g. api_key)"
             )
-        if auth_type != "none" and not token:
+        oauth2 = auth_type == "oauth2_client_credentials"
+        stray = [name for name in OAUTH2_FIELDS if not oauth2 and options.get(name) is not None]
+        if stray:  # a token_url without the auth type would send the client secret to the API as a token
             raise BulkFetchConfigError(
-                f"{source}: auth_type {auth_type!r} needs the API token in the connection's Password field "
+                f"{where} {stray[0]!r} is only used with auth_type 'oauth2_client_credentials' (auth_type is "
+                f"{auth_type!r}): set auth_type, or remove {stray[0]!r}"
+            )
+        if oauth2 and not options.get("token_url"):
+            raise BulkFetchConfigError(
+                f"{where} 'token_url' is required with auth_type 'oauth2_client_credentials' (the "
+                "authorization server's token endpoint, e.g. https://login.example.com/oauth2/token)"
+            )
+        if auth_type != "none" and not token:
+            secret = "the client secret" if oauth2 else "the API token"
+            raise BulkFetchConfigError(
+                f"{source}: auth_type {auth_type!r} needs {secret} in the connection's Password field "
                 "(or set auth_type to 'none')"
             )
         if auth_type == "basic" and not conn.login:
             raise BulkFetchConfigError(f"{source}: auth_type 'basic' needs a Login (username)")
+        if oauth2 and not conn.login:
+            raise BulkFetchConfigError(
+                f"{source}: auth_type 'oauth2_client_credentials' needs the client id in the Login field"
+            )
         return BulkFetchSettings.from_options(_base_url(conn, source), options)
 
     # -- shared rate limit (rate_limit_scope / rate_limit_key / redis_conn_id / rate_limit_mode) -------------
@@ -384,6 +409,19 @@ class BulkFetchHook(BaseHook):
         if settings.auth_type == "bearer":
             return BearerAuth(token)
         assert login
+        if settings.auth_type == "oauth2_client_credentials":
+            return OAuth2ClientCredentials(
+                settings.option("token_url"),
+                login,
+                token,
+                scope=settings.option("scope"),
+                audience=settings.option("audience"),
+                token_auth_method=settings.option("token_auth_method") or defaults.OAUTH2_TOKEN_AUTH_METHOD,
+                token_params=settings.option("token_params"),
+                timeout=settings.timeout_seconds,
+                verify_ssl=settings.verify_ssl,
+                on_token=mask_secret,  # each access token is masked in Airflow's logs too
+            )
         return BasicAuth(login, token)
 
     # -- fetching -----------------------------------------------------------------------------------------
@@ -477,7 +515,8 @@ class BulkFetchHook(BaseHook):
         ``(ok, message)``. Used by the UI's Test button and ``airflow connections test <id>``.
 
         Any HTTP status below 400 counts as success. Messages say "this connection" (the UI tests under a
-        temporary random id) and never contain the token.
+        temporary random id) and never contain the token. With ``oauth2_client_credentials`` it fetches a
+        token first, then makes the request with it, and says which of the two steps failed.
         """
         token: str | None = None
         try:
@@ -486,6 +525,10 @@ class BulkFetchHook(BaseHook):
             url = s.url_for(s.test_path or "")
             if not same_origin(url, s.base_url):  # test_path is validated relative; belt and braces
                 raise BulkFetchConfigError("field 'test_path' must stay on the Base URL's origin")
+            auth = self.get_auth()
+            if isinstance(auth, OAuth2ClientCredentials):
+                ok, message = self._test_oauth2(s, url, auth)
+                return ok, self._for_test(message, token)
             with httpx.Client(
                 auth=self.get_auth(),
                 headers={"Accept-Encoding": defaults.ACCEPT_ENCODING, **s.headers},
@@ -501,6 +544,42 @@ class BulkFetchHook(BaseHook):
         if response.status_code < 400:
             return True, f"HTTP {response.status_code} from GET {shown}"
         return False, f"HTTP {response.status_code} {response.reason_phrase} from GET {shown}"
+
+    @staticmethod
+    def _test_oauth2(s: BulkFetchSettings, url: str, auth: OAuth2ClientCredentials) -> tuple[bool, str]:
+        """The Test button with OAuth2: step 1 a token from ``token_url``, step 2 the GET with it."""
+        token_url, shown = redact_url(auth.token_url), redact_url(url)
+        try:
+            fresh = auth.current_sync()
+        except AuthenticationError as exc:
+            return False, f"step 1 of 2 (access token from {token_url}) failed: {exc}"
+        except Exception as exc:
+            return False, f"step 1 of 2 (access token from {token_url}) failed: {type(exc).__name__}: {exc}"
+        life = fresh.lifetime_seconds
+        got = (
+            f"step 1: access token from {token_url} ({f'expires in {life:g} s' if life else 'no expires_in'})"
+        )
+        try:
+            with httpx.Client(
+                auth=auth,
+                headers={"Accept-Encoding": defaults.ACCEPT_ENCODING, **s.headers},
+                verify=s.verify_ssl,
+                timeout=s.timeout_seconds,
+            ) as client:
+                response = client.get(url)
+        except Exception as exc:
+            return False, f"{got}; step 2 of 2 (GET {shown} with it) failed: {type(exc).__name__}: {exc}"
+        if response.status_code < 400:
+            return True, f"{got}; step 2: HTTP {response.status_code} from GET {shown}"
+        hint = (
+            ": the API refuses this client's tokens (check scope and audience)"
+            if response.status_code in (401, 403)
+            else ""
+        )
+        return False, (
+            f"{got}; step 2 of 2 failed: HTTP {response.status_code} {response.reason_phrase} from GET "
+            f"{shown} with that token{hint}"
+        )
 
     def _for_test(self, message: str, token: str | None) -> str:
         """``message`` with the (possibly temporary) connection id replaced by "this connection"."""

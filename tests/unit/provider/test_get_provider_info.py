@@ -23,10 +23,21 @@ def test_provider_info_declares_connection_form():
         "verify_ssl",
     ):
         assert "type" in fields[name]["schema"], name
-    assert fields["auth_type"]["schema"]["enum"] == ["header", "query", "bearer", "basic", "none"]
+    assert fields["auth_type"]["schema"]["enum"] == [
+        "header",
+        "query",
+        "bearer",
+        "basic",
+        "oauth2_client_credentials",
+        "none",
+    ]
+    for name in ("token_url", "scope", "audience", "token_auth_method", "token_params"):  # issue 24
+        assert "type" in fields[name]["schema"] and "oauth2_client_credentials" in fields[name]["description"]
+    assert fields["token_auth_method"]["schema"]["enum"] == ["client_secret_basic", "client_secret_post"]
     behaviour = conn["ui-field-behaviour"]
     assert behaviour["relabeling"]["host"] == "Base URL"
-    assert behaviour["relabeling"]["password"] == "API token"
+    assert behaviour["relabeling"]["password"] == "API token / client secret"
+    assert "client id" in behaviour["relabeling"]["login"]
     assert {"schema", "port"} <= set(behaviour["hidden-fields"])
 
 
