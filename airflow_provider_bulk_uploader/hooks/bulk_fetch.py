@@ -219,7 +219,7 @@ class BulkFetchHook(BaseHook):
 
     :param bulk_fetch_conn_id: the connection id (default ``bulk_fetch_default``). Connection fields:
         ``host`` = base URL, ``password`` = API token (``login`` too with ``auth_type=basic``; with
-        ``oauth2_client_credentials`` login = client id, password = client secret, extra ``token_url``);
+        ``oauth2_client_credentials`` login = client id, password = client secret, extra ``oauth2_url``);
         extras
         ``auth_type``, ``auth_name``, ``rate_limit_requests``, ``rate_limit_period_seconds``,
         ``max_concurrency``, ``timeout_seconds``, ``headers`` (JSON object), ``verify_ssl``, ``test_path``,
@@ -291,14 +291,14 @@ class BulkFetchHook(BaseHook):
             )
         oauth2 = auth_type == "oauth2_client_credentials"
         stray = [name for name in OAUTH2_FIELDS if not oauth2 and options.get(name) is not None]
-        if stray:  # a token_url without the auth type would send the client secret to the API as a token
+        if stray:  # a token URL without the auth type would send the client secret to the API as a token
             raise BulkFetchConfigError(
                 f"{where} {stray[0]!r} is only used with auth_type 'oauth2_client_credentials' (auth_type is "
                 f"{auth_type!r}): set auth_type, or remove {stray[0]!r}"
             )
-        if oauth2 and not options.get("token_url"):
+        if oauth2 and not options.get("oauth2_url"):
             raise BulkFetchConfigError(
-                f"{where} 'token_url' is required with auth_type 'oauth2_client_credentials' (the "
+                f"{where} 'oauth2_url' is required with auth_type 'oauth2_client_credentials' (the "
                 "authorization server's token endpoint, e.g. https://login.example.com/oauth2/token)"
             )
         if auth_type != "none" and not token:
@@ -411,13 +411,13 @@ class BulkFetchHook(BaseHook):
         assert login
         if settings.auth_type == "oauth2_client_credentials":
             return OAuth2ClientCredentials(
-                settings.option("token_url"),
+                settings.option("oauth2_url"),
                 login,
                 token,
-                scope=settings.option("scope"),
-                audience=settings.option("audience"),
-                token_auth_method=settings.option("token_auth_method") or defaults.OAUTH2_TOKEN_AUTH_METHOD,
-                token_params=settings.option("token_params"),
+                scope=settings.option("oauth2_scope"),
+                audience=settings.option("oauth2_audience"),
+                token_auth_method=settings.option("oauth2_client_auth") or defaults.OAUTH2_TOKEN_AUTH_METHOD,
+                token_params=settings.option("oauth2_params"),
                 timeout=settings.timeout_seconds,
                 verify_ssl=settings.verify_ssl,
                 on_token=mask_secret,  # each access token is masked in Airflow's logs too

@@ -39,8 +39,10 @@ __all__ = [
 CONN_TYPE = "bulk_fetch"
 AUTH_TYPES = ("header", "query", "bearer", "basic", "oauth2_client_credentials", "none")
 #: The extras that only mean something with ``auth_type: oauth2_client_credentials`` (refused otherwise:
-#: a token_url without that auth type would send the client secret to the API as a plain token).
-OAUTH2_FIELDS = ("token_url", "scope", "audience", "token_auth_method", "token_params")
+#: an oauth2_url without that auth type would send the client secret to the API as a plain token).
+#: Their names avoid the words Airflow's secrets masker hides by key ("token", "secret" …): a token URL is a
+#: setting, and would otherwise show as "***" in the UI and the API, and be masked in every log line.
+OAUTH2_FIELDS = ("oauth2_url", "oauth2_scope", "oauth2_audience", "oauth2_client_auth", "oauth2_params")
 #: Prefix of the keys older Airflow forms wrote extras under: ``extra__bulk_fetch__<name>``.
 LEGACY_PREFIX = f"extra__{CONN_TYPE}__"
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -233,7 +235,7 @@ EXTRA_FIELDS: tuple[ExtraField, ...] = (
         ui_type=["string", "null"],
     ),
     ExtraField(
-        "token_url",
+        "oauth2_url",
         "secure_url",
         "OAuth2: token URL",
         "auth_type oauth2_client_credentials (required there): the authorization server's token endpoint, "
@@ -242,7 +244,7 @@ EXTRA_FIELDS: tuple[ExtraField, ...] = (
         ui_type=["string", "null"],
     ),
     ExtraField(
-        "scope",
+        "oauth2_scope",
         "str",
         "OAuth2: scope",
         "auth_type oauth2_client_credentials: space-separated scopes to ask for, e.g. 'read:items'. "
@@ -250,7 +252,7 @@ EXTRA_FIELDS: tuple[ExtraField, ...] = (
         ui_type=["string", "null"],
     ),
     ExtraField(
-        "audience",
+        "oauth2_audience",
         "str",
         "OAuth2: audience",
         "auth_type oauth2_client_credentials: the 'audience' parameter some servers need (Auth0, Okta), "
@@ -258,7 +260,7 @@ EXTRA_FIELDS: tuple[ExtraField, ...] = (
         ui_type=["string", "null"],
     ),
     ExtraField(
-        "token_auth_method",
+        "oauth2_client_auth",
         "choice",
         "OAuth2: client authentication",
         "auth_type oauth2_client_credentials: how the client id and secret go to the token URL: "
@@ -268,7 +270,7 @@ EXTRA_FIELDS: tuple[ExtraField, ...] = (
         ui_default=defaults.OAUTH2_TOKEN_AUTH_METHOD,
     ),
     ExtraField(
-        "token_params",
+        "oauth2_params",
         "params",
         "OAuth2: extra token parameters (JSON)",
         "auth_type oauth2_client_credentials: JSON object of other form parameters of the token request, "
@@ -293,9 +295,24 @@ def conn_fields() -> dict[str, Any]:
     return {f.name: f.ui() for f in EXTRA_FIELDS}
 
 
+#: Names other tools (dlt, the OAuth2 RFCs) use, and where the value goes here.
+_KNOWN_AS = {
+    "token_url": "`oauth2_url`",
+    "scope": "`oauth2_scope`",
+    "audience": "`oauth2_audience`",
+    "token_auth_method": "`oauth2_client_auth`",
+    "token_params": "`oauth2_params`",
+    "client_id": "the Login field",
+    "client_secret": "the Password field",
+}
+
+
 def _unknown(key: str) -> str:
-    close = difflib.get_close_matches(key.removeprefix(LEGACY_PREFIX), list(_BY_NAME), n=1, cutoff=0.6)
+    name = key.removeprefix(LEGACY_PREFIX)
+    close = difflib.get_close_matches(name, list(_BY_NAME), n=1, cutoff=0.6)
     hint = f"did you mean `{close[0]}`? " if close else ""
+    if name in _KNOWN_AS:
+        hint = f"did you mean {_KNOWN_AS[name]}? "
     return f"unknown extra field {key!r}: {hint}Known fields: {', '.join(_BY_NAME)}"
 
 
@@ -451,6 +468,10 @@ def _secure_url(row: ExtraField, value: Any, what: str) -> str:
         raise ExtraFieldError(str(exc)) from None
 
 
+#: Token-request parameters ``oauth2_params`` may not set.
+_OAUTH2_RESERVED = frozenset({"grant_type", "client_id", "client_secret", "scope", "audience"})
+
+
 def _params(row: ExtraField, value: Any, what: str) -> dict[str, str]:
     if isinstance(value, str):
         try:
@@ -467,6 +488,11 @@ def _params(row: ExtraField, value: Any, what: str) -> dict[str, str]:
     for key, item in value.items():
         if not isinstance(key, str) or not key.strip() or _CONTROL.search(key):
             raise ExtraFieldError(f"{what} has an invalid parameter name {key!r}")
+        if key in _OAUTH2_RESERVED:
+            raise ExtraFieldError(
+                f"{what} must not set {key!r}: the engine sets it (the scope and the audience have fields "
+                "of their own, the client id and secret are Login and Password)"
+            )
         if item is None or isinstance(item, (dict, list)):
             raise ExtraFieldError(f"{what}[{key!r}] must be a string or a number, got {type(item).__name__}")
         text = json.dumps(item) if isinstance(item, bool) else str(item)

@@ -31,9 +31,9 @@ def test_provider_info_declares_connection_form():
         "oauth2_client_credentials",
         "none",
     ]
-    for name in ("token_url", "scope", "audience", "token_auth_method", "token_params"):  # issue 24
+    for name in ("oauth2_url", "oauth2_scope", "oauth2_audience", "oauth2_client_auth", "oauth2_params"):
         assert "type" in fields[name]["schema"] and "oauth2_client_credentials" in fields[name]["description"]
-    assert fields["token_auth_method"]["schema"]["enum"] == ["client_secret_basic", "client_secret_post"]
+    assert fields["oauth2_client_auth"]["schema"]["enum"] == ["client_secret_basic", "client_secret_post"]
     behaviour = conn["ui-field-behaviour"]
     assert behaviour["relabeling"]["host"] == "Base URL"
     assert behaviour["relabeling"]["password"] == "API token / client secret"

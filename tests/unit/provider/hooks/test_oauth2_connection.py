@@ -18,7 +18,7 @@ from airflow_provider_bulk_uploader.hooks.bulk_fetch import BulkFetchConfigError
 BASE = "https://api.test/v1"
 TOKEN_URL = "https://login.test/oauth2/token"
 SECRET = f"Oauth-Client-Secret-{uuid.uuid4().hex[:10]}"
-OAUTH2 = {"auth_type": "oauth2_client_credentials", "token_url": TOKEN_URL}
+OAUTH2 = {"auth_type": "oauth2_client_credentials", "oauth2_url": TOKEN_URL}
 
 
 @pytest.fixture
@@ -34,10 +34,10 @@ def test_the_extras_reach_the_engines_auth(set_conn):
     set_conn(
         {
             **OAUTH2,
-            "scope": " read:items  write ",
-            "audience": "https://api.test",
-            "token_auth_method": "client_secret_post",
-            "token_params": '{"resource": "https://api.test", "tenant": 42}',
+            "oauth2_scope": " read:items  write ",
+            "oauth2_audience": "https://api.test",
+            "oauth2_client_auth": "client_secret_post",
+            "oauth2_params": '{"resource": "https://api.test", "tenant": 42}',
             "timeout_seconds": 7,
         }
     )
@@ -54,6 +54,18 @@ def test_the_extras_reach_the_engines_auth(set_conn):
     assert SECRET not in repr(auth)
 
 
+def test_no_extra_is_one_airflows_secrets_masker_hides():
+    """Airflow hides the value of every extra whose name contains "token", "secret" … in the UI, the REST
+    API and (through ``extra_dejson``) the logs: a token URL named ``token_url`` would show as "***" and mask
+    every log line that names it, and hook_meta would serve a ``token_auth_method`` default of "***"."""
+    from airflow.sdk._shared.secrets_masker import should_hide_value_for_key
+
+    from airflow_provider_bulk_uploader.utils.extras import EXTRA_FIELDS
+
+    assert should_hide_value_for_key("token_url")  # the check below can fail
+    assert [f.name for f in EXTRA_FIELDS if should_hide_value_for_key(f.name)] == []
+
+
 def test_client_secret_basic_is_the_default(set_conn):
     set_conn(dict(OAUTH2))
     auth = BulkFetchHook().get_auth()
@@ -63,31 +75,50 @@ def test_client_secret_basic_is_the_default(set_conn):
 @pytest.mark.parametrize(
     ("extra", "fields", "message"),
     [
-        ({"auth_type": "oauth2_client_credentials"}, {}, "field 'token_url' is required with auth_type"),
+        ({"auth_type": "oauth2_client_credentials"}, {}, "field 'oauth2_url' is required with auth_type"),
         (OAUTH2, {"login": None}, "needs the client id in the Login field"),
         (OAUTH2, {"password": None}, "needs the client secret in the connection's Password field"),
         (
-            {**OAUTH2, "token_url": "http://login.test/token"},
+            {**OAUTH2, "oauth2_url": "http://login.test/token"},
             {},
-            "field 'token_url' must be an https:// URL (http:// only on loopback",
+            "field 'oauth2_url' must be an https:// URL (http:// only on loopback",
         ),
-        ({**OAUTH2, "token_url": "/oauth2/token"}, {}, "field 'token_url' must be an absolute http(s) URL"),
-        ({**OAUTH2, "token_auth_method": "private_key_jwt"}, {}, "field 'token_auth_method' must be one of"),
-        ({**OAUTH2, "token_params": "{nope"}, {}, "field 'token_params' must be a JSON object"),
+        ({**OAUTH2, "oauth2_url": "/oauth2/token"}, {}, "field 'oauth2_url' must be an absolute http(s) URL"),
         (
-            {**OAUTH2, "token_params": '["a"]'},
+            {**OAUTH2, "oauth2_client_auth": "private_key_jwt"},
+            {},
+            "field 'oauth2_client_auth' must be one of",
+        ),
+        ({**OAUTH2, "oauth2_params": "{nope"}, {}, "field 'oauth2_params' must be a JSON object"),
+        (
+            {**OAUTH2, "oauth2_params": '["a"]'},
             {},
             "must be a JSON object of parameter names to values, got list",
         ),
         (
-            {**OAUTH2, "token_params": '{"grant_type": "password"}'},
+            {**OAUTH2, "oauth2_params": '{"grant_type": "password"}'},
             {},
-            "token_params must not set 'grant_type'",
+            "field 'oauth2_params' must not set 'grant_type'",
         ),
-        ({**OAUTH2, "token_ulr": TOKEN_URL}, {}, "did you mean `token_url`?"),
-        # a token_url without the auth type would send the client secret to the API as a plain token
-        ({"token_url": TOKEN_URL}, {}, "'token_url' is only used with auth_type 'oauth2_client_credentials'"),
-        ({"auth_type": "bearer", "scope": "read"}, {}, "'scope' is only used with auth_type 'oauth2_client"),
+        ({**OAUTH2, "oauth2_ulr": TOKEN_URL}, {}, "did you mean `oauth2_url`?"),
+        ({**OAUTH2, "scope": "read"}, {}, "unknown extra field 'scope': did you mean `oauth2_scope`?"),
+        (
+            {"auth_type": "oauth2_client_credentials", "token_url": TOKEN_URL},
+            {},
+            "did you mean `oauth2_url`?",
+        ),
+        ({**OAUTH2, "client_secret": SECRET}, {}, "'client_secret': did you mean the Password field?"),
+        # a token URL without the auth type would send the client secret to the API as a plain token
+        (
+            {"oauth2_url": TOKEN_URL},
+            {},
+            "'oauth2_url' is only used with auth_type 'oauth2_client_credentials'",
+        ),
+        (
+            {"auth_type": "bearer", "oauth2_scope": "read"},
+            {},
+            "'oauth2_scope' is only used with auth_type 'oauth2_client",
+        ),
     ],
 )
 def test_bad_oauth2_connections_fail_naming_the_connection_and_field(set_conn, extra, fields, message):
@@ -148,7 +179,7 @@ def test_the_test_button_says_the_request_step_failed(set_conn):
 def test_the_test_button_says_the_token_url_cannot_be_reached(set_conn):
     from tests.support.net import closed_port
 
-    set_conn({**OAUTH2, "token_url": f"http://127.0.0.1:{closed_port()}/token"})
+    set_conn({**OAUTH2, "oauth2_url": f"http://127.0.0.1:{closed_port()}/token"})
     hook = BulkFetchHook()
     hook.get_auth().max_attempts = 1  # type: ignore[union-attr] - no backoff in a unit test
     ok, message = hook.test_connection()
