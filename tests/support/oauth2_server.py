@@ -154,8 +154,11 @@ def token_app(state: State) -> Flask:
             value = token["access_token"]
             state.tokens[value] = Token(state.client, value, token.get("scope", ""), token["expires_in"])
 
+    class ClientCredentialsGrant(grants.ClientCredentialsGrant):
+        TOKEN_ENDPOINT_AUTH_METHODS = list(AUTH_METHODS)  # Authlib's default: client_secret_basic only
+
     server = AuthorizationServer(app, query_client=query_client, save_token=save_token)
-    server.register_grant(grants.ClientCredentialsGrant)
+    server.register_grant(ClientCredentialsGrant)
 
     @app.before_request
     def record() -> Response | None:
