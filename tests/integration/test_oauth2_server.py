@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import math
 import threading
 import time
@@ -63,7 +64,8 @@ def _snapshot(oauth: OAuth2Server) -> tuple[int, dict]:
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_a_10s_run_fetches_every_id_once_with_about_run_over_lifetime_token_requests(oauth, backend):
+def test_a_10s_run_fetches_every_id_once_with_about_run_over_lifetime_token_requests(oauth, backend, caplog):
+    caplog.set_level(logging.INFO, logger="airflow_provider_bulk_uploader")
     ids = range(200)
     auth = _auth(oauth)
     before = _snapshot(oauth)
@@ -87,6 +89,8 @@ def test_a_10s_run_fetches_every_id_once_with_about_run_over_lifetime_token_requ
     assert report.succeeded == len(ids) and report.failed == 0
     assert hits == dict.fromkeys(ids, 1), "every id fetched exactly once"
     assert elapsed > 8.0
+    # dynamic credentials keep the built-in GET on the aiohttp fast path (it needed static ones before)
+    assert f"backend {'aiohttp (fast path)' if backend == 'aiohttp' else 'httpx'}" in caplog.text
     # renewed 0.2 s before each 2 s lifetime ends: one token per 1.8 s, plus the first; never one per
     # request (200) nor per worker (8 at the start)
     assert math.floor(elapsed / EXPIRES_IN) <= len(tokens) <= math.ceil(elapsed / (EXPIRES_IN * 0.9)) + 1
@@ -157,6 +161,26 @@ def test_a_wrong_secret_stops_the_run_with_an_error_naming_the_token_url(oauth, 
     assert wrong not in message and oauth.client_secret not in message
     assert len(tokens) == 1, "one refused token request, not one per worker or URL"
     assert not hits and not statuses, "no API request without a token"
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_paginated_runs_send_the_token_with_every_page(oauth, backend):
+    """Pages go through the page fetchers (aiohttp ``get_page``, httpx's page fetcher), not the plain GET."""
+    before = _snapshot(oauth)
+    store = ListStore()
+    report = asyncio.run(
+        UploadedData(
+            store,
+            url_maker=[f"{oauth.api_url}/items/{i}" for i in range(30)],
+            paginator="single_page",
+            max_concurrency=4,
+            http_backend=backend,
+            progress_interval=0,
+        ).run(auth=_auth(oauth))
+    )
+    tokens, hits, statuses = _since(oauth, *before)
+    assert report.succeeded == 30 and hits == dict.fromkeys(range(30), 1) and statuses == {200: 30}
+    assert len(tokens) == 1 and sorted(r["id"] for r in store.saved_data()) == list(range(30))
 
 
 def test_client_secret_post_scope_audience_and_parameters_reach_the_server(oauth):
