@@ -290,7 +290,12 @@ class BulkFetchHook(BaseHook):
                 "the token, e.g. api_key)"
             )
         oauth2 = auth_type == "oauth2_client_credentials"
-        stray = [name for name in OAUTH2_FIELDS if not oauth2 and options.get(name) is not None]
+        # what the UI form may save for every connection (the client auth's default, an empty {}) is no stray
+        stray = [
+            name
+            for name in OAUTH2_FIELDS
+            if not oauth2 and options.get(name) and options[name] != field_named(name).ui_default
+        ]
         if stray:  # a token URL without the auth type would send the client secret to the API as a token
             raise BulkFetchConfigError(
                 f"{where} {stray[0]!r} is only used with auth_type 'oauth2_client_credentials' (auth_type is "

@@ -66,6 +66,12 @@ def test_no_extra_is_one_airflows_secrets_masker_hides():
     assert [f.name for f in EXTRA_FIELDS if should_hide_value_for_key(f.name)] == []
 
 
+def test_what_the_form_saves_for_every_connection_is_not_an_oauth2_setting(set_conn):
+    """The UI may save each field's default (and an empty object) into every connection's extras."""
+    set_conn({"auth_type": "header", "oauth2_client_auth": "client_secret_basic", "oauth2_params": "{}"})
+    assert type(BulkFetchHook().get_auth()).__name__ == "HeaderAuth"
+
+
 def test_client_secret_basic_is_the_default(set_conn):
     set_conn(dict(OAUTH2))
     auth = BulkFetchHook().get_auth()
