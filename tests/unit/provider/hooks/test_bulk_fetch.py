@@ -103,7 +103,10 @@ def test_host_without_scheme_uses_schema_and_port(set_conn):
 @pytest.mark.parametrize(
     ("fields", "message"),
     [
-        ({"extra": {"auth_type": "oauth"}}, "'auth_type' must be one of header, query, bearer, basic, none"),
+        (
+            {"extra": {"auth_type": "oauth"}},
+            "'auth_type' must be one of header, query, bearer, basic, oauth2_client_credentials, none",
+        ),
         ({"extra": {"auth_type": "query"}}, "'auth_name' is required with auth_type 'query'"),
         (
             {"password": None, "extra": {"auth_type": "bearer"}},
