@@ -128,7 +128,7 @@ async def test_at_most_max_redirects_are_followed(home, hops, ok):
 # ---- pages and the credential scope ----------------------------------------------------------------------
 
 
-async def test_a_page_gets_credentials_only_on_its_streams_origin_and_returns_the_headers(client, home, other):
+async def test_a_page_gets_credentials_only_on_its_streams_origin_and_gives_its_headers(client, home, other):
     body, headers = await client.get_page(f"{home.url}/items/6", f"{home.url}/pages/start")
     assert body["id"] == 6 and headers["Content-Type"].startswith("application/json")
     await client.get_page(f"{other.url}/items/7", f"{home.url}/pages/start")  # a next link elsewhere
