@@ -15,8 +15,9 @@ from aiohttp import web
 
 from airflow_provider_bulk_uploader import ListStore, UploadedData
 from airflow_provider_bulk_uploader.engine import defaults
+from tests.support.retry import fast_policy
 
-from .conftest import AUTH_MODES, BACKENDS, credential_seen, fast_policy, make_auth, secret
+from .conftest import AUTH_MODES, BACKENDS, credential_seen, make_auth, secret
 
 pytestmark = pytest.mark.integration
 
