@@ -121,9 +121,10 @@ def _httpx_fetchers(
     verify: ssl.SSLContext | bool = httpx.create_ssl_context() if spec.verify_ssl else False
     opened = Fetchers([])
     guarded = credentials if credentials is not None else _dynamic(auth)  # what a cross-origin hop loses
-    headers = {"Accept-Encoding": defaults.ACCEPT_ENCODING, **spec.headers}
-    if any(k.lower() == "accept-encoding" for k in spec.headers):
-        del headers["Accept-Encoding"]
+    # the user's own Accept-Encoding (any letter case) replaces the default, never the other way round
+    headers = dict(spec.headers)
+    if not any(k.lower() == "accept-encoding" for k in headers):
+        headers = {"Accept-Encoding": defaults.ACCEPT_ENCODING, **headers}
     for _ in range(n_clients):
         limits = httpx.Limits(max_connections=per_client, max_keepalive_connections=per_client)
         client = httpx.AsyncClient(

@@ -16,16 +16,6 @@ from tests.unit.provider.conftest import QUERY_AUTH_NAME, TOKEN, conn_json
 BASE = "http://api.test/v1"
 
 
-@pytest.fixture
-def set_conn(monkeypatch: pytest.MonkeyPatch):
-    def _set(conn_id: str = "bulk_fetch_default", **fields):
-        monkeypatch.setenv(
-            f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps({"conn_type": "bulk_fetch", **fields})
-        )
-
-    return _set
-
-
 def test_settings_from_json_connection(set_conn):
     set_conn(
         host=BASE + "/",
