@@ -30,6 +30,7 @@ from airflow_provider_bulk_uploader.engine.urls import (
         ("http://[::1]:8080/x", ("http", "::1", 8080)),
         ("ftp://a.test/x", ("ftp", "a.test", None)),  # no default port for other schemes
         ("/relative/path", ("", "", None)),
+        ("https://a.test:99999/x", ("https", "a.test", None)),  # a port out of range: no origin, not :443
         (httpx.URL("https://Api.Test:8443/x"), ("https", "api.test", 8443)),  # anything whose str() is a URL
     ],
 )
