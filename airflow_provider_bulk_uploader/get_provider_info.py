@@ -53,13 +53,17 @@ def get_provider_info() -> dict[str, Any]:
                 "connection-type": CONN_TYPE,
                 "ui-field-behaviour": {
                     "hidden-fields": ["schema", "port"],
-                    "relabeling": {"host": "Base URL", "password": "API token", "login": "Username (basic)"},
+                    "relabeling": {
+                        "host": "Base URL",
+                        "password": "API token / client secret",
+                        "login": "Username (basic) / client id (OAuth2)",
+                    },
                     # Airflow 3.3's form renders placeholders of the standard fields only (checked on
                     # 3.3.2), so extra fields have none: their descriptions carry the examples.
                     "placeholders": {
                         "host": "https://api.example.com/v1",
-                        "password": "token sent as auth_type says",
-                        "login": "only for auth_type=basic",
+                        "password": "token sent as auth_type says (OAuth2: the client secret)",
+                        "login": "auth_type basic: user name; oauth2_client_credentials: client id",
                     },
                 },
                 # one row per extra in utils/extras.py: the same table the hook validates with

@@ -4,6 +4,9 @@ A test whose component is missing (PostgreSQL, docker-compose, uv, ...) skips on
 must FAIL in CI, where every component is installed: this hook turns every skip (in a test, a fixture, or at
 collection) into a failure when ``CI`` is true, unless the test carries ``@pytest.mark.allow_skip("why")``.
 Expected failures (``xfail``) are not skips and are left alone. Nothing here imports Airflow.
+
+Fixtures every test directory shares are plugins listed in ``pytest_plugins`` (the demo API:
+:mod:`tests.support.demo`).
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ from tests.support.ci import in_ci
 
 # before any test module is collected: a module that imports the operator imports Airflow
 airflow_home.configure()
+
+pytest_plugins = ["tests.support.demo"]
 
 
 def _skip_reason(longrepr: Any) -> str:

@@ -5,8 +5,9 @@ package root re-exports as the original ``bulk_uploader`` API.
 """
 
 from .api_calls import GetAPICall
-from .auth import BasicAuth, BearerAuth, HeaderAuth, QueryParamsAuth
+from .auth import BasicAuth, BearerAuth, DynamicCredentialAuth, HeaderAuth, QueryParamsAuth
 from .errors import (
+    AuthenticationError,
     FetchError,
     HTTPStatusError,
     InvalidJSONError,
@@ -16,6 +17,7 @@ from .errors import (
 )
 from .interfaces import PageSource, ResumableStore, StartURL
 from .iterators import days_intervals, id_iterator, loading_urls
+from .oauth2 import OAuth2ClientCredentials
 from .orchestrator import UploadedData
 from .pagination import (
     AutoPaginator,
@@ -38,10 +40,12 @@ from .spec import FetchSpec
 from .stores import JsonlFileStore, ListStore
 
 __all__ = [
+    "AuthenticationError",
     "AutoPaginator",
     "BasicAuth",
     "BearerAuth",
     "CursorPaginator",
+    "DynamicCredentialAuth",
     "Failure",
     "FetchError",
     "FetchReport",
@@ -57,6 +61,7 @@ __all__ = [
     "Limiter",
     "ListStore",
     "LongWait",
+    "OAuth2ClientCredentials",
     "OffsetPaginator",
     "PageNumberPaginator",
     "PageSource",

@@ -11,7 +11,7 @@ from tenacity import AsyncRetrying, RetryError
 
 from . import defaults
 from ._types import FAILED, Fetch
-from .errors import FetchError, LongWait, RateLimitBackendError
+from .errors import AuthenticationError, FetchError, LongWait, RateLimitBackendError, StaleCredentialsError
 from .ratelimit import Limiter
 from .redaction import redact_url
 from .report import Failure, FetchReport
@@ -56,6 +56,12 @@ class Attempts:
         ``stream``: the start URL of the paginated stream ``url`` belongs to, recorded with the failure)."""
         try:
             return await self.attempt(url, fetch)
+        except StaleCredentialsError:
+            pass  # a 401 to credentials since renewed (a revoked OAuth2 token): once more, outside the policy
+        except FetchError as first:
+            return await self._retry(url, fetch, first, stream)
+        try:
+            return await self.attempt(url, fetch)
         except FetchError as first:
             return await self._retry(url, fetch, first, stream)
 
@@ -79,6 +85,8 @@ class Attempts:
         try:
             self.report.attempts += 1
             data = await fetch(url)
+        except AuthenticationError:
+            raise  # no credentials for any request: the run stops
         except Exception as exc:
             error = to_fetch_error(exc, url)
             if error.status == 429 or (error.status == 503 and error.retry_after is not None):
@@ -119,11 +127,11 @@ class Attempts:
             raise
         except RetryError as exc:
             last = exc.last_attempt.exception() or exc
-            if isinstance(last, LongWait):  # a user policy that retried it
+            if isinstance(last, (LongWait, AuthenticationError)):  # a user policy that retried it
                 raise last from None
         except FetchError as exc:
             last = exc
-        except RateLimitBackendError:
+        except (RateLimitBackendError, AuthenticationError):
             raise  # the run stops: no URL is at fault
         except Exception as exc:  # a user policy may raise anything (e.g. from a callback)
             last = to_fetch_error(exc, url)

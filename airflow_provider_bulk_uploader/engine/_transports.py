@@ -18,7 +18,14 @@ import httpx
 
 from . import defaults
 from ._types import Fetch, PageFetch
-from .auth import NO_ORIGIN, ORIGIN_EXTENSION, CredentialAuth, CredentialScope, CrossOriginGuard
+from .auth import (
+    NO_ORIGIN,
+    ORIGIN_EXTENSION,
+    CredentialAuth,
+    CredentialScope,
+    CrossOriginGuard,
+    DynamicCredentialAuth,
+)
 from .responses import decode_json_response
 from .spec import FetchSpec
 from .urls import origin_of
@@ -44,12 +51,17 @@ def uses_fast_path(
     spec: FetchSpec, factory: CallFactory, credentials: CredentialAuth | None, auth: httpx.Auth | None
 ) -> bool:
     """Whether the run can go on the aiohttp fast path: backend aiohttp, the built-in call (declared by the
-    class itself, so a subclass overriding ``content()`` is not bypassed), and static credentials."""
+    class itself, so a subclass overriding ``content()`` is not bypassed), and static credentials or
+    dynamic ones (:class:`~.auth.DynamicCredentialAuth`: asked for per request)."""
     return (
         spec.http_backend == "aiohttp"
         and getattr(factory, "__dict__", {}).get("fast_path_method") == "GET"
-        and (auth is None or credentials is not None)
+        and (auth is None or credentials is not None or isinstance(auth, DynamicCredentialAuth))
     )
+
+
+def _dynamic(auth: httpx.Auth | None) -> DynamicCredentialAuth | None:
+    return auth if isinstance(auth, DynamicCredentialAuth) else None
 
 
 def open_fetchers(
@@ -65,7 +77,7 @@ def open_fetchers(
     fetcher a :data:`~._types.Fetch`, or with ``pages`` a :data:`~._types.PageFetch` (a paginated run)."""
     scope = CredentialScope(spec.credential_origins)
     if uses_fast_path(spec, factory, credentials, auth):
-        return _aiohttp_fetchers(spec, concurrency, credentials, scope, pages=pages)
+        return _aiohttp_fetchers(spec, concurrency, credentials, scope, pages=pages, dynamic=_dynamic(auth))
     return _httpx_fetchers(spec, factory, concurrency, auth, credentials, scope, pages=pages)
 
 
@@ -76,6 +88,7 @@ def _aiohttp_fetchers(
     scope: CredentialScope,
     *,
     pages: bool,
+    dynamic: DynamicCredentialAuth | None = None,
 ) -> Fetchers:
     from .transport import AiohttpTransport
 
@@ -87,6 +100,7 @@ def _aiohttp_fetchers(
         credential_params=credentials.credential_params if credentials else None,
         verify_ssl=spec.verify_ssl,
         scope=scope,
+        dynamic=dynamic,
     )
     return Fetchers([transport.get_page if pages else transport.get_json], [transport.aclose], fast=True)
 
@@ -106,9 +120,11 @@ def _httpx_fetchers(
     # one TLS context for every client: building one costs ~50 ms (loading the CA bundle)
     verify: ssl.SSLContext | bool = httpx.create_ssl_context() if spec.verify_ssl else False
     opened = Fetchers([])
-    headers = {"Accept-Encoding": defaults.ACCEPT_ENCODING, **spec.headers}
-    if any(k.lower() == "accept-encoding" for k in spec.headers):
-        del headers["Accept-Encoding"]
+    guarded = credentials if credentials is not None else _dynamic(auth)  # what a cross-origin hop loses
+    # the user's own Accept-Encoding (any letter case) replaces the default, never the other way round
+    headers = dict(spec.headers)
+    if not any(k.lower() == "accept-encoding" for k in headers):
+        headers = {"Accept-Encoding": defaults.ACCEPT_ENCODING, **headers}
     for _ in range(n_clients):
         limits = httpx.Limits(max_connections=per_client, max_keepalive_connections=per_client)
         client = httpx.AsyncClient(
@@ -118,7 +134,7 @@ def _httpx_fetchers(
             follow_redirects=True,
             max_redirects=defaults.MAX_REDIRECTS,
             transport=CrossOriginGuard(
-                httpx.AsyncHTTPTransport(limits=limits, verify=verify), credentials, scope
+                httpx.AsyncHTTPTransport(limits=limits, verify=verify), guarded, scope
             ),
         )
         opened.closers.append(client.aclose)

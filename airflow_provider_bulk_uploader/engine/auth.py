@@ -1,8 +1,11 @@
-"""Built-in credentials: a header, a query parameter, a bearer token, HTTP basic.
+"""Built-in credentials: a header, a query parameter, a bearer token, HTTP basic — and the interface of
+credentials that change during a run (:class:`DynamicCredentialAuth`, e.g. an OAuth2 access token:
+:mod:`.oauth2`).
 
-All are :class:`httpx.Auth` flows (so they plug into any ``httpx.AsyncClient``) and also expose their
-credentials as static mappings for the fast transport. None of them shows its secret in ``repr()``, and
-each registers its secret with :mod:`~airflow_provider_bulk_uploader.engine.redaction` on construction.
+All are :class:`httpx.Auth` flows (so they plug into any ``httpx.AsyncClient``). The static ones also expose
+their credentials as mappings for the fast transport; the dynamic ones are asked for them per request (see
+:class:`DynamicCredentialAuth`). None of them shows its secret in ``repr()``, and each registers its secret
+with :mod:`~airflow_provider_bulk_uploader.engine.redaction` on construction.
 
 Credentials are only ever sent to the origin (scheme, host, port) of the URL a request was made for:
 on a redirect to another origin they are stripped (see :class:`CrossOriginGuard`). httpx alone strips only
@@ -17,10 +20,11 @@ import base64
 import logging
 import re
 import threading
-from collections.abc import Generator, Iterable, Mapping
+from collections.abc import AsyncGenerator, Generator, Iterable, Mapping
 
 import httpx
 
+from .errors import StaleCredentialsError
 from .redaction import REDACTED, redact_url, register_secret, register_sensitive_param
 from .urls import Origin, origin_of
 
@@ -29,7 +33,9 @@ __all__ = [
     "BearerAuth",
     "CredentialAuth",
     "CredentialScope",
+    "Credentials",
     "CrossOriginGuard",
+    "DynamicCredentialAuth",
     "HeaderAuth",
     "QueryParamsAuth",
     "is_sensitive_header",
@@ -131,6 +137,96 @@ class CredentialAuth(httpx.Auth):
             request.url = request.url.copy_with(params=params)
 
 
+class Credentials:
+    """One value of credentials that change during a run (see :class:`DynamicCredentialAuth`): the headers
+    to send, and whether a response has shown that the server takes them."""
+
+    __slots__ = ("accepted", "headers")
+
+    def __init__(self, headers: Mapping[str, str]) -> None:
+        self.headers: Mapping[str, str] = dict(headers)
+        #: set (once) by :meth:`DynamicCredentialAuth.accepted`
+        self.accepted = False
+
+    def __repr__(self) -> str:
+        return f"Credentials(headers={sorted(self.headers)}, accepted={self.accepted})"
+
+
+class DynamicCredentialAuth(httpx.Auth):
+    """Base class: credentials, sent as headers, that change during a run (an OAuth2 access token).
+
+    The interface both backends use (the httpx auth flow below, and the aiohttp fast path in
+    :mod:`.transport`):
+
+    * ``await current()`` before each request that may carry credentials (one inside the run's
+      :class:`CredentialScope`): the :class:`Credentials` to send. The subclass fetches, caches and renews
+      them — one fetch at a time, however many requests wait for it. It raises
+      :class:`~.errors.AuthenticationError` when none can be had: the run stops.
+    * ``accepted(credentials)`` after a 2xx/3xx answer to a request that carried them (only while
+      ``credentials.accepted`` is false: nothing to pay after the first).
+    * ``rejected(credentials)`` after a 401 to a request that carried them: ``True`` when sending the
+      request again may succeed (newer credentials exist, or are fetched by the next ``current()``). The
+      transport then raises :class:`~.errors.StaleCredentialsError`, which the engine answers by sending the
+      request once more under a rate-limit slot of its own. ``False`` when these credentials never worked (a
+      wrong audience or scope): an ordinary 401, and no new token per failing URL.
+
+    Outside the engine (a plain ``httpx.AsyncClient(auth=...)``), a 401 that ``rejected`` takes raises
+    :class:`~.errors.StaleCredentialsError` from the request: send it again.
+    """
+
+    #: Header names the credentials use (stripped from a hop to another origin).
+    credential_header_names: frozenset[str] = frozenset({"Authorization"})
+    #: Query-parameter credentials: none (what :class:`CrossOriginGuard` re-adds on same-origin hops).
+    credential_params: Mapping[str, str] = {}
+
+    async def current(self) -> Credentials:
+        """The credentials to send now (see the class docstring)."""
+        raise NotImplementedError
+
+    def current_sync(self) -> Credentials:
+        """:meth:`current` for a synchronous ``httpx.Client`` (and the connection test)."""
+        raise NotImplementedError
+
+    def accepted(self, credentials: Credentials) -> None:
+        """A request sent with ``credentials`` was answered 2xx/3xx."""
+        credentials.accepted = True
+
+    def rejected(self, credentials: Credentials) -> bool:
+        """A request sent with ``credentials`` was answered 401: whether to send it once more."""
+        return False
+
+    def strip(self, request: httpx.Request) -> None:
+        """Remove this object's credentials from ``request`` (used on cross-origin redirects)."""
+        for name in self.credential_header_names:
+            request.headers.pop(name, None)
+
+    async def async_auth_flow(self, request: httpx.Request) -> AsyncGenerator[httpx.Request, httpx.Response]:
+        credentials = await self.current()
+        request.headers.update(credentials.headers)
+        response = yield request
+        self.observe(credentials, request, response)
+
+    def sync_auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        credentials = self.current_sync()
+        request.headers.update(credentials.headers)
+        response = yield request
+        self.observe(credentials, request, response)
+
+    def observe(self, credentials: Credentials, request: httpx.Request, response: httpx.Response) -> None:
+        """Tell :meth:`accepted` / :meth:`rejected` what the hop that answered ``request`` (httpx's last
+        redirect) said, when that hop carried ``credentials`` (not a hop to another origin, nor a request
+        outside the scope, whose credentials :class:`CrossOriginGuard` stripped)."""
+        sent = response.request.headers
+        if any(sent.get(name) != value for name, value in credentials.headers.items()):
+            return
+        status = response.status_code
+        if status == 401:
+            if self.rejected(credentials):
+                raise StaleCredentialsError(url=redact_url(request.url))
+        elif status < 400 and not credentials.accepted:
+            self.accepted(credentials)
+
+
 class HeaderAuth(CredentialAuth):
     """Send ``token`` in header ``header_name`` (e.g. ``HeaderAuth("X-API-Key", "s3cr3t")``).
 
@@ -210,7 +306,7 @@ class CrossOriginGuard(httpx.AsyncBaseTransport):
     def __init__(
         self,
         transport: httpx.AsyncBaseTransport,
-        auth: CredentialAuth | None,
+        auth: CredentialAuth | DynamicCredentialAuth | None,
         scope: CredentialScope | None = None,
     ):
         self._transport = transport

@@ -69,6 +69,20 @@ SHARED_KEY_PREFIX = "bulkfetch:ratelimit:"
 #: request (measured: 1.5 ms CPU/request at 4 connections, 4.4 ms at 64), so many small pools beat one big.
 HTTPX_CONNECTIONS_PER_CLIENT = 8
 
+#: OAuth2 client credentials: how the client authenticates at the token endpoint (RFC 6749 §2.3.1).
+OAUTH2_TOKEN_AUTH_METHODS: tuple[Literal["client_secret_basic", "client_secret_post"], ...] = (
+    "client_secret_basic",
+    "client_secret_post",
+)
+OAUTH2_TOKEN_AUTH_METHOD: Literal["client_secret_basic", "client_secret_post"] = "client_secret_basic"
+#: An access token is renewed this many seconds before its ``expires_in`` runs out, or this fraction of its
+#: lifetime when that is shorter (a 2 s token is renewed 0.2 s early, a 1 h one 60 s early).
+OAUTH2_REFRESH_MARGIN_SECONDS = 60.0
+OAUTH2_REFRESH_MARGIN_FRACTION = 0.1
+#: Tries at the token endpoint before the run fails (5xx, dropped connections; a 429/503 waits its
+#: Retry-After, capped at ``MAX_RETRY_AFTER_SECONDS``); other 4xx fail at once.
+OAUTH2_TOKEN_MAX_ATTEMPTS = 5
+
 # -- the Airflow layer's (plain values: reading them imports nothing from Airflow) -------------------------
 #: The connection id a hook or operator uses when none is given.
 CONN_ID = "bulk_fetch_default"

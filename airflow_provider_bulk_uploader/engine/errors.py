@@ -8,11 +8,13 @@ from __future__ import annotations
 from typing import Any
 
 __all__ = [
+    "AuthenticationError",
     "FetchError",
     "HTTPStatusError",
     "InvalidJSONError",
     "LongWait",
     "RateLimitBackendError",
+    "StaleCredentialsError",
     "TransportError",
 ]
 
@@ -66,6 +68,15 @@ class HTTPStatusError(FetchError):
         self.retryable = status in (408, 429) or status >= 500
 
 
+class StaleCredentialsError(HTTPStatusError):
+    """A 401 to a request sent with credentials that have since been replaced or were just invalidated
+    (an OAuth2 access token revoked mid-run): the engine sends the request once more, with the new ones,
+    under a rate-limit slot of its own. A 401 to that second attempt is an ordinary (non-retryable) 401."""
+
+    def __init__(self, *, url: str):
+        super().__init__(url=url, status=401, reason="(credentials refreshed: sending it once more)")
+
+
 class TransportError(FetchError):
     """No usable response: connect/read error, timeout, dropped connection, too many redirects."""
 
@@ -103,3 +114,20 @@ class LongWait(Exception):
 class RateLimitBackendError(RuntimeError):
     """The store of a shared rate limit (Redis) is unreachable: the whole run stops (what succeeded is still
     flushed) rather than send requests no limiter counted. Not a :class:`FetchError`: no URL is at fault."""
+
+
+class AuthenticationError(RuntimeError):
+    """No credentials could be had for the run (the OAuth2 token endpoint refused the client, failed, or
+    answered without an access token): the whole run stops, as no request could succeed. Not a
+    :class:`FetchError`: no URL is at fault. The message names the token URL, never a secret.
+
+    :param url: the (redacted) URL of the endpoint that failed.
+    :param status: its HTTP status, or ``None`` when no response arrived.
+    :param error: the OAuth2 ``error`` code it answered (``invalid_client`` …), if any.
+    """
+
+    def __init__(self, message: str, *, url: str, status: int | None = None, error: str | None = None):
+        super().__init__(message)
+        self.url = url
+        self.status = status
+        self.error = error

@@ -10,6 +10,12 @@ the request was made for: a hop to another scheme/host/port gets neither the aut
 query parameters. With a :class:`~.auth.CredentialScope`, a request whose URL is outside the scope is sent
 without credentials from the start.
 
+Credentials that change during a run (:class:`~.auth.DynamicCredentialAuth`, e.g. an OAuth2 access token)
+are asked for per request that carries them (``await current()``, outside the error mapping so that an
+:class:`~.errors.AuthenticationError` stops the run); the hop that carried them reports its answer
+(``accepted`` on 2xx/3xx, ``rejected`` on a 401, which raises :class:`~.errors.StaleCredentialsError` for the
+engine to send the request once more).
+
 Both backends agree on the rest: at most ``defaults.MAX_REDIRECTS`` hops, ``Accept-Encoding`` is
 ``defaults.ACCEPT_ENCODING`` (the encodings both can decode), and a response in another encoding fails
 with the same :class:`~.errors.InvalidJSONError`.
@@ -23,8 +29,8 @@ from typing import Any
 from urllib.parse import urlencode, urljoin
 
 from . import defaults
-from .auth import CredentialScope, is_sensitive_header
-from .errors import TransportError
+from .auth import Credentials, CredentialScope, DynamicCredentialAuth, is_sensitive_header
+from .errors import StaleCredentialsError, TransportError
 from .redaction import redact_url
 from .responses import check_content_encoding, decode_json_response, to_fetch_error
 from .urls import Origin, append_query, origin_of
@@ -45,6 +51,8 @@ class AiohttpTransport:
     :param verify_ssl: verify TLS certificates (default ``True``).
     :param max_redirects: redirects followed per request (default ``defaults.MAX_REDIRECTS``, as httpx).
     :param scope: origins that may receive credentials (default: any request URL's own origin).
+    :param dynamic: credentials that change during the run, asked for per request (instead of, or on top
+        of, ``credential_headers``).
     """
 
     def __init__(
@@ -58,6 +66,7 @@ class AiohttpTransport:
         verify_ssl: bool = True,
         max_redirects: int = defaults.MAX_REDIRECTS,
         scope: CredentialScope | None = None,
+        dynamic: DynamicCredentialAuth | None = None,
     ):
         import aiohttp  # imported here: ~0.2 s that engine users on the httpx backend never pay
 
@@ -72,6 +81,10 @@ class AiohttpTransport:
             k: v for k, v in extra.items() if k not in credentials and not is_sensitive_header(k)
         } or None
         self._auth_query = urlencode(dict(credential_params)) if credential_params else ""
+        self._dynamic = dynamic
+        # the headers for the dynamic credentials last seen: merged once per new token, not per request
+        self._merged_for: Credentials | None = None
+        self._merged: dict[str, str] = {}
         connector = aiohttp.TCPConnector(
             limit=max_connections, limit_per_host=0, ssl=bool(verify_ssl), ttl_dns_cache=300
         )
@@ -116,14 +129,29 @@ class AiohttpTransport:
         :param origin: the only origin a redirect hop may send them to (``None``: ``url``'s own).
         """
         target, send = url, credentials
+        dynamic, current = self._dynamic, None
+        auth_headers = self._auth_headers
+        if dynamic is not None and credentials:
+            current = await dynamic.current()  # before the try: an AuthenticationError stops the run
+            if current is not self._merged_for:
+                self._merged = {**(auth_headers or {}), **current.headers}
+                self._merged_for = current
+            auth_headers = self._merged
         try:
             for _hop in range(self._max_redirects + 1):
                 async with self._session.get(
                     self._with_credentials(target) if send else target,
-                    headers=self._auth_headers if send else self._plain_headers,
+                    headers=auth_headers if send else self._plain_headers,
                     allow_redirects=False,
                 ) as response:
                     status = response.status
+                    if current is not None and send:  # this hop carried the dynamic credentials
+                        if status == 401:
+                            if dynamic.rejected(current):  # type: ignore[union-attr]
+                                await response.read()  # keep the connection
+                                raise StaleCredentialsError(url=redact_url(url))
+                        elif status < 400 and not current.accepted:
+                            dynamic.accepted(current)  # type: ignore[union-attr]
                     location = response.headers.get("Location") if status in _REDIRECTS else None
                     if location is None:
                         check_content_encoding(status, response.headers.get, target)

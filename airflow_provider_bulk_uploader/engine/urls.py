@@ -35,8 +35,8 @@ def origin_of(url: object) -> Origin:
     scheme = parts.scheme.lower()
     try:
         port = parts.port
-    except ValueError:
-        port = None
+    except ValueError:  # not a number in range: matches no real origin (never the default port's)
+        return (scheme, (parts.hostname or "").lower(), None)
     return (scheme, (parts.hostname or "").lower(), port or _DEFAULT_PORTS.get(scheme))
 
 

@@ -3,6 +3,7 @@ naming the argument and the value it got."""
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import re
 from collections.abc import Iterable, Mapping
@@ -10,9 +11,11 @@ from urllib.parse import urlsplit
 
 __all__ = [
     "has_http_host",
+    "is_loopback_host",
     "require_bool",
     "require_headers",
     "require_http_url",
+    "require_https_url",
     "require_int",
     "require_origins",
     "require_seconds",
@@ -121,6 +124,35 @@ def require_http_url(name: str, value: object) -> str:
             f"got {redact_url(value)!r}"
         )
     return value
+
+
+def is_loopback_host(host: str | None) -> bool:
+    """Whether ``host`` (a URL's hostname) is this machine: ``localhost`` or a loopback address."""
+    if not host:
+        return False
+    if host.lower() == "localhost" or host.lower().endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def require_https_url(name: str, value: object) -> str:
+    """Return ``value`` if it is an absolute ``https`` URL with a host and no user/password (``http`` only
+    on loopback, for tests): where a secret is sent. The message shows the URL redacted."""
+    url = require_http_url(name, value)
+    parts = urlsplit(url)
+    if parts.username is not None or parts.password is not None:
+        raise ValueError(f"{name} must not carry a user or password in the URL")
+    if parts.scheme.lower() != "https" and not is_loopback_host(parts.hostname):
+        from .redaction import redact_url
+
+        raise ValueError(
+            f"{name} must be an https:// URL (http:// only on loopback: localhost, 127.0.0.1, ::1), "
+            f"got {redact_url(url)!r}"
+        )
+    return url
 
 
 def require_origins(name: str, value: object) -> list[str] | None:

@@ -10,7 +10,7 @@ Errors name the connection, the field and the bad value — never the token.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from types import MappingProxyType
@@ -23,6 +23,7 @@ from airflow_provider_bulk_uploader.engine import (
     BearerAuth,
     FetchSpec,
     HeaderAuth,
+    OAuth2ClientCredentials,
     QueryParamsAuth,
     Ratelimit,
     default_retry_policy,
@@ -35,6 +36,7 @@ from airflow_provider_bulk_uploader.engine.urls import join_url
 from airflow_provider_bulk_uploader.engine.validation import require_http_url
 from airflow_provider_bulk_uploader.exceptions import BulkFetchConfigError
 from airflow_provider_bulk_uploader.utils.extras import (
+    OAUTH2_FIELDS,
     ExtraFieldError,
     check_override,
     field_named,
@@ -201,22 +203,67 @@ def read_settings(conn: Any, conn_id: str) -> BulkFetchSettings:
         raise BulkFetchConfigError(str(exc)) from None
     settings = BulkFetchSettings.from_options(conn_id, _base_url(conn, source), options, token=bool(token))
     auth_type = settings.auth_type
-    if auth_type != "none" and not token:
+    oauth2 = auth_type == "oauth2_client_credentials"
+    # what the UI form may save for every connection (the client auth's default, an empty {}) is no stray
+    stray = [
+        name
+        for name in OAUTH2_FIELDS
+        if not oauth2 and options.get(name) and options[name] != field_named(name).ui_default
+    ]
+    if stray:  # a token URL without the auth type would send the client secret to the API as a token
         raise BulkFetchConfigError(
-            f"{source}: auth_type {auth_type!r} needs the API token in the connection's Password field "
+            f"{source} field {stray[0]!r} is only used with auth_type 'oauth2_client_credentials' (auth_type "
+            f"is {auth_type!r}): set auth_type, or remove {stray[0]!r}"
+        )
+    if oauth2 and not options.get("oauth2_url"):
+        raise BulkFetchConfigError(
+            f"{source} field 'oauth2_url' is required with auth_type 'oauth2_client_credentials' (the "
+            "authorization server's token endpoint, e.g. https://login.example.com/oauth2/token)"
+        )
+    if auth_type != "none" and not token:
+        secret = "the client secret" if oauth2 else "the API token"
+        raise BulkFetchConfigError(
+            f"{source}: auth_type {auth_type!r} needs {secret} in the connection's Password field "
             "(or set auth_type to 'none')"
         )
     if auth_type == "basic" and not conn.login:
         raise BulkFetchConfigError(f"{source}: auth_type 'basic' needs a Login (username)")
+    if oauth2 and not conn.login:
+        raise BulkFetchConfigError(
+            f"{source}: auth_type 'oauth2_client_credentials' needs the client id in the Login field"
+        )
     return settings
 
 
-def build_auth(settings: BulkFetchSettings, login: str | None, token: str | None) -> httpx.Auth | None:
-    """The engine auth object for the connection (``None`` for ``auth_type=none``)."""
+def build_auth(
+    settings: BulkFetchSettings,
+    login: str | None,
+    token: str | None,
+    *,
+    on_token: Callable[[str], Any] | None = None,
+) -> httpx.Auth | None:
+    """The engine auth object for the connection (``None`` for ``auth_type=none``).
+
+    :param on_token: called with every OAuth2 access token fetched (the hook masks it in Airflow's logs).
+    """
     auth_type = settings.auth_type
     if auth_type == "none":
         return None
     assert token
+    if auth_type == "oauth2_client_credentials":
+        assert login
+        return OAuth2ClientCredentials(
+            settings.oauth2_url,
+            login,
+            token,
+            scope=settings.oauth2_scope,
+            audience=settings.oauth2_audience,
+            token_auth_method=settings.oauth2_client_auth or defaults.OAUTH2_TOKEN_AUTH_METHOD,
+            token_params=settings.oauth2_params,
+            timeout=settings.timeout_seconds,
+            verify_ssl=settings.verify_ssl,
+            on_token=on_token,
+        )
     if auth_type == "header":
         return HeaderAuth(settings.auth_name, token)
     if auth_type == "query":

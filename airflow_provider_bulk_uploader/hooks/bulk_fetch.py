@@ -17,7 +17,15 @@ import httpx
 from airflow.sdk import BaseHook
 from airflow.sdk.log import mask_secret
 
-from airflow_provider_bulk_uploader.engine import FetchReport, FetchSpec, UploadedData, defaults, redact_url
+from airflow_provider_bulk_uploader.engine import (
+    AuthenticationError,
+    FetchReport,
+    FetchSpec,
+    OAuth2ClientCredentials,
+    UploadedData,
+    defaults,
+    redact_url,
+)
 from airflow_provider_bulk_uploader.engine.ratelimit import Limiter
 from airflow_provider_bulk_uploader.engine.redaction import register_secret
 from airflow_provider_bulk_uploader.engine.urls import same_origin
@@ -44,7 +52,9 @@ class BulkFetchHook(BaseHook):
     """Run bulk fetches against the API described by a ``bulk_fetch`` connection.
 
     :param bulk_fetch_conn_id: the connection id (default ``bulk_fetch_default``). Connection fields:
-        ``host`` = base URL, ``password`` = API token (``login`` too with ``auth_type=basic``); extras
+        ``host`` = base URL, ``password`` = API token (``login`` too with ``auth_type=basic``; with
+        ``oauth2_client_credentials`` login = client id, password = client secret, extra ``oauth2_url``);
+        extras
         ``auth_type``, ``auth_name``, ``rate_limit_requests``, ``rate_limit_period_seconds``,
         ``max_concurrency``, ``timeout_seconds``, ``headers`` (JSON object), ``verify_ssl``, ``test_path``,
         ``allowed_origins`` … — one table, :data:`~..utils.extras.EXTRA_FIELDS`; unknown keys are refused.
@@ -86,6 +96,7 @@ class BulkFetchHook(BaseHook):
 
     def _load(self) -> None:
         conn = self.get_connection(self.bulk_fetch_conn_id)
+        source = f"connection {self.bulk_fetch_conn_id!r}"
         token = conn.password or None
         if token:
             mask_secret(token)
@@ -96,9 +107,11 @@ class BulkFetchHook(BaseHook):
                 self._redis = read_redis_connection(
                     self.get_connection, settings.redis_conn_id, self.bulk_fetch_conn_id
                 )
-            self._auth = build_auth(settings, conn.login, token)
+            self._auth = build_auth(settings, conn.login, token, on_token=mask_secret)
         except (BulkFetchConfigError, ExtraFieldError, ValueError, TypeError) as exc:
-            raise BulkFetchConfigError(scrub(str(exc), (token,))) from None
+            message = str(exc)  # an engine auth's argument error does not name the connection: say it
+            message = message if message.startswith(source) else f"{source}: {message}"
+            raise BulkFetchConfigError(scrub(message, (token,))) from None
         self._settings = settings
 
     # -- fetching -----------------------------------------------------------------------------------------
@@ -185,7 +198,8 @@ class BulkFetchHook(BaseHook):
         ``(ok, message)``. Used by the UI's Test button and ``airflow connections test <id>``.
 
         Any HTTP status below 400 counts as success. Messages say "this connection" (the UI tests under a
-        temporary random id) and never contain the token.
+        temporary random id) and never contain the token. With ``oauth2_client_credentials`` it fetches a
+        token first, then makes the request with it, and says which of the two steps failed.
         """
         token: str | None = None
         try:
@@ -194,6 +208,10 @@ class BulkFetchHook(BaseHook):
             url = s.url_for(s.test_path or "")
             if not same_origin(url, s.base_url):  # test_path is validated relative; belt and braces
                 raise BulkFetchConfigError("field 'test_path' must stay on the Base URL's origin")
+            auth = self.get_auth()
+            if isinstance(auth, OAuth2ClientCredentials):
+                ok, message = self._test_oauth2(s, url, auth)
+                return ok, self._for_test(message, token)
             with httpx.Client(
                 auth=self.get_auth(),
                 headers={"Accept-Encoding": defaults.ACCEPT_ENCODING, **s.headers},
@@ -209,6 +227,42 @@ class BulkFetchHook(BaseHook):
         if response.status_code < 400:
             return True, f"HTTP {response.status_code} from GET {shown}"
         return False, f"HTTP {response.status_code} {response.reason_phrase} from GET {shown}"
+
+    @staticmethod
+    def _test_oauth2(s: BulkFetchSettings, url: str, auth: OAuth2ClientCredentials) -> tuple[bool, str]:
+        """The Test button with OAuth2: step 1 a token from ``token_url``, step 2 the GET with it."""
+        token_url, shown = redact_url(auth.token_url), redact_url(url)
+        try:
+            fresh = auth.current_sync()
+        except AuthenticationError as exc:
+            return False, f"step 1 of 2 (access token from {token_url}) failed: {exc}"
+        except Exception as exc:
+            return False, f"step 1 of 2 (access token from {token_url}) failed: {type(exc).__name__}: {exc}"
+        life = fresh.lifetime_seconds
+        got = (
+            f"step 1: access token from {token_url} ({f'expires in {life:g} s' if life else 'no expires_in'})"
+        )
+        try:
+            with httpx.Client(
+                auth=auth,
+                headers={"Accept-Encoding": defaults.ACCEPT_ENCODING, **s.headers},
+                verify=s.verify_ssl,
+                timeout=s.timeout_seconds,
+            ) as client:
+                response = client.get(url)
+        except Exception as exc:
+            return False, f"{got}; step 2 of 2 (GET {shown} with it) failed: {type(exc).__name__}: {exc}"
+        if response.status_code < 400:
+            return True, f"{got}; step 2: HTTP {response.status_code} from GET {shown}"
+        hint = (
+            ": the API refuses this client's tokens (check scope and audience)"
+            if response.status_code in (401, 403)
+            else ""
+        )
+        return False, (
+            f"{got}; step 2 of 2 failed: HTTP {response.status_code} {response.reason_phrase} from GET "
+            f"{shown} with that token{hint}"
+        )
 
     def _for_test(self, message: str, token: str | None) -> str:
         """``message`` with the (possibly temporary) connection id replaced by "this connection"."""

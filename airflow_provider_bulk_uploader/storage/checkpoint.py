@@ -14,10 +14,10 @@ offset/page number). A stream whose pages are all stored moves to ``streams_done
 Every part the object-storage store writes is recorded here *after* it is written, with the units whose
 records it holds (a part only ever holds whole responses). Where the record goes:
 
-* Airflow 3.3+: the task state store (``context["task_state_store"]``, one namespace per dag run, task and
-  map index, kept across retries and deferrals), key :data:`~..engine.defaults.PROGRESS_STATE_KEY`;
-* otherwise (Airflow 3.2, or no store in the context): a small journal ``_progress[-mNNNNN].json`` next to
-  the parts, written atomically, deleted when the task finishes.
+* the task state store (``context["task_state_store"]``, one namespace per dag run, task and map index, kept
+  across retries and deferrals), key :data:`~..engine.defaults.PROGRESS_STATE_KEY`;
+* when the context has none (a task run outside a dag run): a small journal ``_progress[-mNNNNN].json`` next
+  to the parts, written atomically, deleted when the task finishes.
 
 A try that finds an unfinished record of the same run and plan *resumes*: it skips the stored units, writes
 new parts after the recorded ones and the final manifest lists them all. Anything else starts clean.

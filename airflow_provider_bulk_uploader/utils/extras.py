@@ -21,12 +21,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from airflow_provider_bulk_uploader.engine import defaults
-from airflow_provider_bulk_uploader.engine.validation import require_http_url
+from airflow_provider_bulk_uploader.engine.validation import require_http_url, require_https_url
 
 __all__ = [
     "AUTH_TYPES",
     "CONN_TYPE",
     "EXTRA_FIELDS",
+    "OAUTH2_FIELDS",
     "ExtraField",
     "ExtraFieldError",
     "check_override",
@@ -37,7 +38,12 @@ __all__ = [
 ]
 
 CONN_TYPE = "bulk_fetch"
-AUTH_TYPES = ("header", "query", "bearer", "basic", "none")
+AUTH_TYPES = ("header", "query", "bearer", "basic", "oauth2_client_credentials", "none")
+#: The extras that only mean something with ``auth_type: oauth2_client_credentials`` (refused otherwise:
+#: an oauth2_url without that auth type would send the client secret to the API as a plain token).
+#: Their names avoid the words Airflow's secrets masker hides by key ("token", "secret" …): a token URL is a
+#: setting, and would otherwise show as "***" in the UI and the API, and be masked in every log line.
+OAUTH2_FIELDS = ("oauth2_url", "oauth2_scope", "oauth2_audience", "oauth2_client_auth", "oauth2_params")
 #: Prefix of the keys older Airflow forms wrote extras under: ``extra__bulk_fetch__<name>``.
 LEGACY_PREFIX = f"extra__{CONN_TYPE}__"
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -53,7 +59,8 @@ class ExtraField:
 
     :param name: the key in the connection's extras (and the operator argument that overrides it, if any).
     :param kind: ``int``, ``float`` (seconds), ``bool``, ``str``, ``choice``, ``headers`` (JSON object),
-        ``origins`` (list of URLs) or ``path`` (relative to the base URL).
+        ``origins`` (list of URLs), ``path`` (relative to the base URL), ``secure_url`` (an https URL, http
+        only on loopback) or ``params`` (JSON object of form parameters).
     :param minimum: / :param maximum: inclusive bounds for ``int``; for ``float`` the value must be
         ``> minimum`` and ``<= maximum``. Non-finite numbers are always refused.
     :param default: the value when the extra is absent or empty (read from ``engine/defaults.py``).
@@ -100,7 +107,9 @@ EXTRA_FIELDS: tuple[ExtraField, ...] = (
         "Auth type",
         "How the API token (the Password field) is sent: 'header' (header named by Auth name), 'query' "
         "(query parameter named by Auth name), 'bearer' (Authorization: Bearer), 'basic' (Login + "
-        "Password) or 'none'. Default: 'header' with a token, 'none' without.",
+        "Password), 'oauth2_client_credentials' (Login = client id, Password = client secret: a bearer "
+        "token from the OAuth2 token URL below, renewed before it expires) or 'none'. Default: 'header' "
+        "with a token, 'none' without.",
         choices=AUTH_TYPES,
         ui_type="string",
         ui_default="header",
@@ -230,6 +239,49 @@ EXTRA_FIELDS: tuple[ExtraField, ...] = (
         "absolute endpoint, a next-page link, a redirect) is sent without credentials.",
         ui_type=["string", "null"],
     ),
+    ExtraField(
+        "oauth2_url",
+        "secure_url",
+        "OAuth2: token URL",
+        "auth_type oauth2_client_credentials (required there): the authorization server's token endpoint, "
+        "e.g. https://login.example.com/oauth2/token. https only (http on localhost for tests); the client "
+        "secret is sent there and nowhere else.",
+        ui_type=["string", "null"],
+    ),
+    ExtraField(
+        "oauth2_scope",
+        "str",
+        "OAuth2: scope",
+        "auth_type oauth2_client_credentials: space-separated scopes to ask for, e.g. 'read:items'. "
+        "Empty = the server's default.",
+        ui_type=["string", "null"],
+    ),
+    ExtraField(
+        "oauth2_audience",
+        "str",
+        "OAuth2: audience",
+        "auth_type oauth2_client_credentials: the 'audience' parameter some servers need (Auth0, Okta), "
+        "e.g. https://api.example.com. Empty = none sent.",
+        ui_type=["string", "null"],
+    ),
+    ExtraField(
+        "oauth2_client_auth",
+        "choice",
+        "OAuth2: client authentication",
+        "auth_type oauth2_client_credentials: how the client id and secret go to the token URL: "
+        "'client_secret_basic' (default: HTTP Basic) or 'client_secret_post' (in the form body).",
+        choices=defaults.OAUTH2_TOKEN_AUTH_METHODS,
+        ui_type=["string", "null"],
+        ui_default=defaults.OAUTH2_TOKEN_AUTH_METHOD,
+    ),
+    ExtraField(
+        "oauth2_params",
+        "params",
+        "OAuth2: extra token parameters (JSON)",
+        "auth_type oauth2_client_credentials: JSON object of other form parameters of the token request, "
+        'e.g. {"resource": "https://api.example.com"}.',
+        ui_type=["string", "null"],
+    ),
 )
 
 _BY_NAME = {f.name: f for f in EXTRA_FIELDS}
@@ -271,9 +323,24 @@ def conn_fields() -> dict[str, Any]:
     return {f.name: f.ui() for f in EXTRA_FIELDS}
 
 
+#: Names other tools (dlt, the OAuth2 RFCs) use, and where the value goes here.
+_KNOWN_AS = {
+    "token_url": "`oauth2_url`",
+    "scope": "`oauth2_scope`",
+    "audience": "`oauth2_audience`",
+    "token_auth_method": "`oauth2_client_auth`",
+    "token_params": "`oauth2_params`",
+    "client_id": "the Login field",
+    "client_secret": "the Password field",
+}
+
+
 def _unknown(key: str) -> str:
-    close = difflib.get_close_matches(key.removeprefix(LEGACY_PREFIX), list(_BY_NAME), n=1, cutoff=0.6)
+    name = key.removeprefix(LEGACY_PREFIX)
+    close = difflib.get_close_matches(name, list(_BY_NAME), n=1, cutoff=0.6)
     hint = f"did you mean `{close[0]}`? " if close else ""
+    if name in _KNOWN_AS:
+        hint = f"did you mean {_KNOWN_AS[name]}? "
     return f"unknown extra field {key!r}: {hint}Known fields: {', '.join(_BY_NAME)}"
 
 
@@ -421,6 +488,48 @@ def _path(row: ExtraField, value: Any, what: str) -> str:
     return text
 
 
+def _secure_url(row: ExtraField, value: Any, what: str) -> str:
+    text = _str(row, value, what)
+    try:
+        return require_https_url(what, text)
+    except (TypeError, ValueError) as exc:
+        raise ExtraFieldError(str(exc)) from None
+
+
+#: Token-request parameters ``oauth2_params`` may not set.
+_OAUTH2_RESERVED = frozenset({"grant_type", "client_id", "client_secret", "scope", "audience"})
+
+
+def _params(row: ExtraField, value: Any, what: str) -> dict[str, str]:
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError as exc:
+            raise ExtraFieldError(
+                f"{what} must be a JSON object of parameter names to values; not valid JSON ({exc.msg})"
+            ) from None
+    if not isinstance(value, Mapping):
+        raise ExtraFieldError(
+            f"{what} must be a JSON object of parameter names to values, got {type(value).__name__}"
+        )
+    params: dict[str, str] = {}
+    for key, item in value.items():
+        if not isinstance(key, str) or not key.strip() or _CONTROL.search(key):
+            raise ExtraFieldError(f"{what} has an invalid parameter name {key!r}")
+        if key in _OAUTH2_RESERVED:
+            raise ExtraFieldError(
+                f"{what} must not set {key!r}: the engine sets it (the scope and the audience have fields "
+                "of their own, the client id and secret are Login and Password)"
+            )
+        if item is None or isinstance(item, (dict, list)):
+            raise ExtraFieldError(f"{what}[{key!r}] must be a string or a number, got {type(item).__name__}")
+        text = json.dumps(item) if isinstance(item, bool) else str(item)
+        if _CONTROL.search(text):
+            raise ExtraFieldError(f"{what}[{key!r}] must not contain control characters (CR, LF ...)")
+        params[key] = text
+    return params
+
+
 _PARSERS: dict[str, Callable[[ExtraField, Any, str], Any]] = {
     "int": _number,
     "float": _number,
@@ -430,4 +539,6 @@ _PARSERS: dict[str, Callable[[ExtraField, Any, str], Any]] = {
     "headers": _headers,
     "origins": _origins,
     "path": _path,
+    "secure_url": _secure_url,
+    "params": _params,
 }

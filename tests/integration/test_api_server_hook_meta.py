@@ -151,6 +151,12 @@ def test_extra_fields_match_conn_fields(hook_meta: dict) -> None:
         "timeout_seconds",
         "headers",
         "verify_ssl",
+        # auth_type oauth2_client_credentials (issue 24)
+        "oauth2_url",
+        "oauth2_scope",
+        "oauth2_audience",
+        "oauth2_client_auth",
+        "oauth2_params",
     }
     assert public_contract <= set(served), public_contract - set(served)
     for name, field in declared.items():
@@ -161,7 +167,20 @@ def test_extra_fields_match_conn_fields(hook_meta: dict) -> None:
         assert got["schema"].get("type") == schema.get("type"), name
         assert got["schema"].get("enum") == schema.get("enum"), name
         assert got["value"] == schema.get("default"), name
-    assert served["auth_type"]["schema"]["enum"] == ["header", "query", "bearer", "basic", "none"]
+    assert served["auth_type"]["schema"]["enum"] == [
+        "header",
+        "query",
+        "bearer",
+        "basic",
+        "oauth2_client_credentials",
+        "none",
+    ]
+    assert served["oauth2_client_auth"]["schema"]["enum"] == ["client_secret_basic", "client_secret_post"]
+    assert served["oauth2_client_auth"]["value"] == "client_secret_basic"
+    for name in ("oauth2_url", "oauth2_scope", "oauth2_audience", "oauth2_params"):
+        assert served[name]["value"] is None, name  # nothing pre-filled
+        assert "oauth2_client_credentials" in served[name]["description"], name
+    assert "client id" in served["auth_type"]["description"]
 
 
 def test_no_secret_field_leaks_a_default(hook_meta: dict) -> None:
@@ -218,3 +237,44 @@ def test_the_test_button_endpoint_validates_and_never_shows_the_token_or_its_tem
         assert "this connection" in message and "rate_limt_requests" in message, message
         assert token.lower() not in message.lower(), message
         assert "connection '" not in message, message  # no temporary id
+
+
+def test_the_test_button_with_oauth2_fetches_a_token_and_names_the_step_that_failed(api_server, tmp_path):
+    """``auth_type: oauth2_client_credentials`` through the API server's Test endpoint against a real
+    authorization server (Authlib): a good client passes both steps; a wrong secret fails step 1 with the
+    token URL named and neither secret shown; a test path the API has not fails step 2."""
+    from tests.support.oauth2 import running_oauth2_server
+
+    with running_oauth2_server(tmp_path, expires_in=60) as oauth:
+        extra = {
+            "auth_type": "oauth2_client_credentials",
+            "oauth2_url": oauth.token_url,
+            "oauth2_scope": "read",
+        }
+        base = {
+            "connection_id": "my_oauth2_api",
+            "conn_type": CONN_TYPE,
+            "host": oauth.api_url,
+            "login": oauth.client_id,
+            "password": oauth.client_secret,
+            "extra": json.dumps({**extra, "test_path": "/items/1"}),
+        }
+        status, body = _post(f"{api_server}/api/v2/connections/test", base)
+        assert status == 200, body[:2000]
+        result = json.loads(body)
+        assert result["status"] is True, result
+        assert "step 1: access token from" in result["message"] and "step 2: HTTP 200" in result["message"]
+
+        wrong = oauth.client_secret + "-Wrong"
+        status, body = _post(f"{api_server}/api/v2/connections/test", {**base, "password": wrong})
+        result = json.loads(body)
+        assert result["status"] is False, result
+        message = result["message"]
+        assert message.startswith(f"step 1 of 2 (access token from {oauth.token_url}) failed"), message
+        assert "invalid_client" in message and oauth.client_secret.lower() not in message.lower(), message
+
+        missing = {**base, "extra": json.dumps({**extra, "test_path": "/items/none"})}
+        status, body = _post(f"{api_server}/api/v2/connections/test", missing)
+        result = json.loads(body)
+        assert result["status"] is False and "step 2 of 2 failed: HTTP 404" in result["message"], result
+        assert not any(s in result["message"] for s in oauth.secrets()), result

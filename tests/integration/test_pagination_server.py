@@ -6,9 +6,7 @@ held at the server, parallel fan-out, and ``auto`` choosing the right style on e
 from __future__ import annotations
 
 import base64
-import contextlib
 import uuid
-from collections.abc import Callable, Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -21,9 +19,9 @@ from airflow_provider_bulk_uploader import (
     QueryParamsAuth,
     Ratelimit,
     UploadedData,
-    default_retry_policy,
 )
-from airflow_provider_bulk_uploader.testing import DemoAPI, max_in_window, running_demo_api
+from airflow_provider_bulk_uploader.testing import DemoAPI, max_in_window
+from tests.support.retry import fast_policy
 
 pytestmark = pytest.mark.integration
 
@@ -43,22 +41,6 @@ STYLES: dict[str, tuple[dict[str, Any], str, str]] = {
         "page_number",
     ),
 }
-
-
-def fast_policy(max_attempts: int = 3):
-    return default_retry_policy(max_attempts, initial_wait=0.01, max_wait=0.05, jitter=0.0)
-
-
-@pytest.fixture
-def demo() -> Iterator[DemoAPI]:
-    with running_demo_api() as api:
-        yield api
-
-
-@pytest.fixture
-def make_demo() -> Iterator[Callable[..., DemoAPI]]:
-    with contextlib.ExitStack() as stack:
-        yield lambda **kwargs: stack.enter_context(running_demo_api(**kwargs))
 
 
 def records_of(store: ListStore, record_path: str) -> list[dict[str, Any]]:

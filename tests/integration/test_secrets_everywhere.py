@@ -3,11 +3,17 @@
 a URL on another origin): the token appears nowhere — not in any log line of any logger (root, aiohttp,
 httpx, httpcore and its children, tenacity, ours, Airflow's), not in stdout/stderr, the report, the failure
 file, the manifest, the XCom summary and records, nor in exception texts — in none of its forms: as is,
-lower/upper case, URL-encoded, base64 in Basic auth. And the other origin never receives it (issue 8)."""
+lower/upper case, URL-encoded, base64 in Basic auth. And the other origin never receives it (issue 8).
+
+``oauth2_client_credentials`` (issue 24): the client secret and every access token a real authorization
+server (Authlib, tests/support/oauth2_server.py) issued during the run — renewed after the 401 too — appear
+nowhere; the secret reaches only the token URL, the tokens only the API (never the other origin, never the
+token URL)."""
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import io
 import json
 import logging
@@ -21,20 +27,29 @@ import pytest
 from airflow_provider_bulk_uploader.exceptions import BulkFetchFailuresError
 from airflow_provider_bulk_uploader.operators.bulk_fetch import BulkFetchOperator
 from airflow_provider_bulk_uploader.testing import running_demo_api
+from tests.support.oauth2 import running_oauth2_server
 
 pytestmark = pytest.mark.integration
 
-MODES = {"header": "X-API-Key", "query": "api_key", "bearer": None, "basic": None}
+MODES = {
+    "header": "X-API-Key",
+    "query": "api_key",
+    "bearer": None,
+    "basic": None,
+    "oauth2_client_credentials": None,
+}
 BACKENDS = ("aiohttp", "httpx")
 LOGGERS = ("", "aiohttp", "httpx", "httpcore", "tenacity", "airflow_provider_bulk_uploader", "airflow")
 
 
-def _variants(token: str) -> list[str]:
+def _variants(token: str, user: str = "user") -> list[str]:
     """The token's forms, plus its random core: a leak in any other encoding still shows the core."""
-    basic = base64.b64encode(f"user:{token}".encode()).decode()
+    basic = base64.b64encode(f"{user}:{token}".encode()).decode()
+    # OAuth2's client_secret_basic form-encodes id and secret before base64 (RFC 6749 §2.3.1)
+    form_basic = base64.b64encode(f"{quote(user, safe='')}:{quote(token, safe='')}".encode()).decode()
     core = token.split("+")[1].split("/")[0]
     found = {token, token.lower(), token.upper(), quote(token, safe=""), quote_plus(token), basic, core}
-    return sorted(found | {basic.lower(), core.upper()})
+    return sorted(found | {basic.lower(), core.upper(), form_basic})
 
 
 @pytest.fixture
@@ -65,12 +80,21 @@ def _context(tmp: Path) -> dict:
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("mode", list(MODES))
 def test_the_token_appears_nowhere(mode, backend, tmp_path, monkeypatch, capfd, debug_everything):
+    oauth2 = mode == "oauth2_client_credentials"
     token = f"Sk+{uuid.uuid4().hex[:16]}/Mixed=Case"  # '+', '/', '=' change under URL/base64 encoding
-    with (
-        running_demo_api(token=token, auth=mode, auth_name=MODES[mode] or "X-API-Key") as api,
-        running_demo_api() as other,
-    ):
+    with contextlib.ExitStack() as servers:
+        if oauth2:  # the API takes any bearer (it records them); the real server issues the tokens
+            oauth = servers.enter_context(running_oauth2_server(tmp_path, expires_in=600, client_id="user"))
+            token = oauth.client_secret  # same shape: Cs+<hex>/Secret=<hex>
+            api = servers.enter_context(running_demo_api())
+        else:
+            api = servers.enter_context(
+                running_demo_api(token=token, auth=mode, auth_name=MODES[mode] or "X-API-Key")
+            )
+        other = servers.enter_context(running_demo_api())
         extra = {"auth_type": mode, **({"auth_name": MODES[mode]} if MODES[mode] else {})}
+        if oauth2:
+            extra.update(oauth2_url=oauth.token_url, oauth2_scope="read")
         conn = {
             "conn_type": "bulk_fetch",
             "host": api.url,
@@ -119,21 +143,31 @@ def test_the_token_appears_nowhere(mode, backend, tmp_path, monkeypatch, capfd, 
         )
         texts.append(json.dumps(absolute.execute(_context(tmp_path))))
 
+        secrets = [token]
+        if oauth2:
+            issued = oauth.token_stats()["issued"]
+            assert len(issued) >= 2, "the 401 to a token that had worked renewed it"
+            secrets += issued
+            assert oauth.token_stats()["bearer_at_token_endpoint"] == 0, "no access token to the token URL"
+            sent = [r.headers.get("Authorization", "") for r in api.requests]
+            assert all(token not in s for s in sent) and any(s == f"Bearer {issued[0]}" for s in sent)
         for request in other.requests:
             seen = json.dumps([dict(request.headers), dict(request.query)])
-            for variant in _variants(token):
-                assert variant not in seen, (variant, seen)
+            for secret in secrets:
+                for variant in _variants(secret):
+                    assert variant not in seen, (variant, seen)
         assert any(
             token in json.dumps(dict(r.headers)) + json.dumps(dict(r.query)) for r in api.requests
-        ) or (mode == "basic")
+        ) or (mode in ("basic", "oauth2_client_credentials"))
 
     out, err = capfd.readouterr()
     files = [p.read_text(errors="replace") for p in tmp_path.rglob("*") if p.is_file() and p.suffix != ".gz"]
     assert any("failures" in p.name for p in tmp_path.rglob("*"))
     everything = "\n".join([debug_everything.getvalue(), out, err, *texts, *files])
     assert "httpcore" in everything or backend == "aiohttp"  # the child loggers were on and captured
-    for variant in _variants(token):
-        assert variant not in everything, (variant, _around(everything, variant))
+    for secret in secrets:
+        for variant in _variants(secret):
+            assert variant not in everything, (variant, _around(everything, variant))
 
 
 def _around(text: str, needle: str) -> str:

@@ -21,7 +21,7 @@ import pytest
 from airflow_provider_bulk_uploader import ListStore, Ratelimit, UploadedData
 from airflow_provider_bulk_uploader.engine.errors import RateLimitBackendError
 from airflow_provider_bulk_uploader.engine.shared_ratelimit import RedisLimiter
-from airflow_provider_bulk_uploader.testing import DemoAPI, max_in_window, running_demo_api
+from airflow_provider_bulk_uploader.testing import DemoAPI, max_in_window
 from tests.support.postgres import free_port
 from tests.support.redis import RedisServer, redis_or_skip
 
@@ -34,12 +34,6 @@ ROOT = Path(__file__).resolve().parents[2]
 def redis_server() -> Iterator[RedisServer]:
     with redis_or_skip() as server:
         yield server
-
-
-@pytest.fixture
-def demo() -> Iterator[DemoAPI]:
-    with running_demo_api() as api:
-        yield api
 
 
 def _key(request: pytest.FixtureRequest) -> str:

@@ -1,7 +1,8 @@
 """The code blocks of README.md and docs/*.md work as written (the convention is at the top of docs/index.md).
 
 * ```` ```python ````: run, in order, in one namespace per page, with ``https://api.example.com`` pointed at a
-  loopback server; README.md and docs/engine.md have their results checked as well.
+  loopback server; README.md, docs/engine.md and docs/security.md (against a real OAuth2 server) have their
+  results checked as well.
 * ```` ```python dag ````: a whole DAG file, loaded with ``DagBag`` (and serialized) in a child process with a
   throwaway Airflow home: at least one DAG, no import error.
 * ```` ```python no-run ````: compiled only.
@@ -199,6 +200,30 @@ def _demo_api() -> Iterator[tuple[str, list[Any]]]:
         yield api.url, api.requests
 
 
+@contextlib.contextmanager
+def _oauth2_api() -> Iterator[tuple[dict[str, str], list[Any]]]:
+    """A real authorization server (Authlib) and the API it protects (tests/support/oauth2_server.py) for
+    docs/security.md's OAuth2 example: its token URL and API replace the example's, and its client secret is
+    in ``$API_CLIENT_SECRET`` as the example reads it."""
+    import tempfile
+
+    from tests.support.oauth2 import running_oauth2_server
+
+    with (
+        tempfile.TemporaryDirectory() as logs,
+        running_oauth2_server(Path(logs), expires_in=60, client_id="my-client-id") as oauth,
+    ):
+        saved = os.environ.get("API_CLIENT_SECRET")
+        os.environ["API_CLIENT_SECRET"] = oauth.client_secret
+        try:
+            yield {"https://login.example.com/oauth2/token": oauth.token_url, EXAMPLE_API: oauth.api_url}, []
+        finally:
+            if saved is None:
+                os.environ.pop("API_CLIENT_SECRET", None)
+            else:
+                os.environ["API_CLIENT_SECRET"] = saved
+
+
 @dataclass
 class Ran:
     namespace: dict[str, Any]
@@ -237,10 +262,17 @@ def _check_readme(ran: Ran) -> None:
     assert all(r.headers.get("X-API-Key") == "s3cr3t" for r in items_seen)
 
 
-# page -> (server, checks of what its examples did); every other page: the demo API, no extra checks
+def _check_security_page(ran: Ran) -> None:
+    assert ran.printed == ["20 0 1"]  # what the OAuth2 example's comment promises: one token for 20 requests
+    assert sorted(r["id"] for r in ran.namespace["store"].saved_data()) == list(range(1, 21))
+
+
+# page -> (server, checks of what its examples did); every other page: the demo API, no extra checks. A server
+# yields (base URL, requests seen), or ({example URL: loopback URL}, requests seen) to replace several URLs.
 PAGE_RUNS: dict[str, tuple[Callable[[], Any], Callable[[Ran], None]]] = {
     "docs/engine.md": (_example_api, _check_engine_page),
     "README.md": (_example_api, _check_readme),
+    "docs/security.md": (_oauth2_api, _check_security_page),
 }
 
 
@@ -266,8 +298,12 @@ def test_runnable_blocks_run(page: Path, tmp_path: Path, monkeypatch: pytest.Mon
     namespace: dict[str, Any] = {"__name__": f"docs_example_{page.stem}"}
     output = io.StringIO()
     with server() as (base, seen), _logging_restored(), contextlib.redirect_stdout(output):
+        replacements = base if isinstance(base, dict) else {EXAMPLE_API: base}
         for block in blocks(page, RUN):
-            code = compile(block.code.replace(EXAMPLE_API, base), block.where, "exec")
+            text = block.code
+            for example, loopback in replacements.items():
+                text = text.replace(example, loopback)
+            code = compile(text, block.where, "exec")
             try:
                 exec(code, namespace)
             except Exception as exc:

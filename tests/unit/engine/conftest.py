@@ -1,17 +1,15 @@
-"""Shared fixtures for the engine suite: loopback demo servers, fast retry policies, helpers.
+"""Shared fixtures and helpers for the engine suite: credentials, respx routes, a recording store, a dripping
+server.
 
-Integration tests talk to :mod:`airflow_provider_bulk_uploader.testing.demo_api` running on its own
-thread and event loop (``running_demo_api``), so the arrival timestamps it records are those of an
-independent server, not of the client's loop.
+The demo API fixtures (``demo``, ``make_demo``) are suite-wide, in :mod:`tests.support.demo`; the fast retry
+policy is :func:`tests.support.retry.fast_policy`; the virtual clock is :mod:`.virtual_clock`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 import uuid
-from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
@@ -23,16 +21,10 @@ from airflow_provider_bulk_uploader import (
     BearerAuth,
     HeaderAuth,
     QueryParamsAuth,
-    default_retry_policy,
 )
-from airflow_provider_bulk_uploader.testing import DemoAPI, running_demo_api
+from tests.support.retry import fast_policy  # noqa: F401 - re-exported for engine tests written before the move
 
 BACKENDS = ("aiohttp", "httpx")
-
-
-def fast_policy(max_attempts: int = 3):
-    """The default retry policy (same predicate, Retry-After handling) with millisecond backoff."""
-    return default_retry_policy(max_attempts, initial_wait=0.01, max_wait=0.05, jitter=0.0)
 
 
 def secret(prefix: str = "tok") -> str:
@@ -93,24 +85,6 @@ class RecordingStore:
 
     def saved_data(self) -> list[Any]:
         return [item for batch in self.batches for item in batch]
-
-
-@pytest.fixture
-def demo() -> Iterator[DemoAPI]:
-    """A demo API without auth, rate limit or faults on 127.0.0.1 (its own thread and loop)."""
-    with running_demo_api() as api:
-        yield api
-
-
-@pytest.fixture
-def make_demo() -> Iterator[Callable[..., DemoAPI]]:
-    """Start extra demo servers (``make_demo(token=..., auth=...)``); all stopped at teardown."""
-    with contextlib.ExitStack() as stack:
-
-        def make(**kwargs: Any) -> DemoAPI:
-            return stack.enter_context(running_demo_api(**kwargs))
-
-        yield make
 
 
 @pytest.fixture

@@ -15,9 +15,9 @@ from aiohttp import web
 
 from airflow_provider_bulk_uploader import ListStore, UploadedData
 from airflow_provider_bulk_uploader.engine import defaults
-from airflow_provider_bulk_uploader.engine.urls import append_query, join_url, origin_of, same_origin
+from tests.support.retry import fast_policy
 
-from .conftest import AUTH_MODES, BACKENDS, credential_seen, fast_policy, make_auth, secret
+from .conftest import AUTH_MODES, BACKENDS, credential_seen, make_auth, secret
 
 pytestmark = pytest.mark.integration
 
@@ -140,17 +140,3 @@ async def test_both_backends_offer_and_decode_the_same_encodings(encoding_server
     assert report.failed == 1
     failure = report.failures[0]
     assert failure.url.endswith("/enc/br") and "Content-Encoding 'br'" in failure.error, failure.error
-
-
-def test_url_helpers():
-    assert origin_of("HTTPS://Api.Test/x") == ("https", "api.test", 443)
-    assert origin_of("http://a.test:8080/") == ("http", "a.test", 8080)
-    assert same_origin("http://a.test/x", "http://a.test:80/y")
-    assert not same_origin("http://a.test/x", "https://a.test/x")
-    assert not same_origin("http://a.test/x", "http://a.test:81/x")
-    assert join_url("https://a.test/v1/", "/items") == "https://a.test/v1/items"
-    assert join_url("https://a.test/v1", "") == "https://a.test/v1"
-    assert join_url("https://a.test/v1", "https://b.test/x") == "https://b.test/x"
-    assert append_query("https://a.test/x", {"a": "1 2"}) == "https://a.test/x?a=1+2"
-    assert append_query("https://a.test/x?p=1", [("b", "2")]) == "https://a.test/x?p=1&b=2"
-    assert append_query("https://a.test/x", {}) == "https://a.test/x"

@@ -19,6 +19,8 @@ _PROBE = textwrap.dedent(
     )
     from airflow_provider_bulk_uploader.engine.interfaces import Store, APICall, Auth
     from airflow_provider_bulk_uploader.engine.iterators import days_intervals
+    from airflow_provider_bulk_uploader.interfaces import Store as SpecStore  # the spec's paths
+    from airflow_provider_bulk_uploader.iterators import days_intervals as spec_days_intervals
     import airflow_provider_bulk_uploader.testing
     elapsed = time.perf_counter() - started
     print(json.dumps({

@@ -18,8 +18,8 @@ import respx
 from airflow_provider_bulk_uploader import ListStore, Ratelimit, UploadedData
 from airflow_provider_bulk_uploader.engine.errors import RateLimitBackendError
 from airflow_provider_bulk_uploader.engine.ratelimit import Limiter
+from tests.support.retry import fast_policy
 
-from .conftest import fast_policy
 from .virtual_clock import run_virtual
 
 

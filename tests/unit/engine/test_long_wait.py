@@ -12,8 +12,9 @@ from airflow_provider_bulk_uploader import ListStore, UploadedData
 from airflow_provider_bulk_uploader.engine import LongWait
 from airflow_provider_bulk_uploader.engine.retries import MAX_RETRY_AFTER_SECONDS, parse_retry_after
 from airflow_provider_bulk_uploader.testing import DemoAPI
+from tests.support.retry import fast_policy
 
-from .conftest import BACKENDS, fast_policy
+from .conftest import BACKENDS
 
 
 class SourceStore(ListStore):

@@ -13,29 +13,14 @@ import respx
 
 from airflow_provider_bulk_uploader import ListStore, Ratelimit, UploadedData
 from airflow_provider_bulk_uploader.engine.ratelimit import BucketLimiter, Limiter, SlotLimiter, new_limiter
+from tests.support.retry import fast_policy
 
-from .conftest import fast_policy
 from .test_ratelimit_clock import max_in_window
-from .virtual_clock import VirtualTimeLoop
+from .virtual_clock import run_virtual
 
-
-class _TickingLoop(VirtualTimeLoop):
-    """A virtual clock that moves at least 1 µs per timer: aiolimiter re-arms its timer at
-    ``last_check + needed / rate``, which float rounding can make equal to now (a real clock moves on)."""
-
-    def _run_once(self) -> None:
-        scheduled = self._scheduled  # type: ignore[attr-defined]
-        if not self._ready and scheduled and scheduled[0]._when <= self._virtual_now:  # type: ignore[attr-defined]
-            self._virtual_now += 1e-6
-        super()._run_once()
-
-
-def run_virtual(coro):
-    loop = _TickingLoop()
-    try:
-        return loop.run_until_complete(coro)
-    finally:
-        loop.close()
+#: aiolimiter re-arms its timer at ``last_check + needed / rate``, which float rounding can make equal to now
+#: (a real clock moves on): the virtual clock moves at least 1 µs per timer here.
+TICK = 1e-6
 
 
 def test_mode_defaults_to_strict_and_the_seed_readme_form_still_works():
@@ -69,8 +54,9 @@ async def _sends(limiter, n_requests: int, workers: int, latency: float) -> list
 
 def test_bucket_delivers_the_refill_rate_whatever_the_latency_while_strict_pays_for_it():
     n, latency = 50, 0.2
-    bucket = run_virtual(_sends(BucketLimiter(Ratelimit(n, mode="bucket")), 500, workers=64, latency=latency))
-    strict = run_virtual(_sends(SlotLimiter(Ratelimit(n)), 500, workers=64, latency=latency))
+    bucket_limiter = BucketLimiter(Ratelimit(n, mode="bucket"))
+    bucket = run_virtual(_sends(bucket_limiter, 500, workers=64, latency=latency), min_step=TICK)
+    strict = run_virtual(_sends(SlotLimiter(Ratelimit(n)), 500, workers=64, latency=latency), min_step=TICK)
     # after the first burst: bucket at N per period, strict at N / (T + latency)
     bucket_rate = (500 - n) / (max(bucket) - min(bucket))
     strict_rate = (500 - n) / (max(strict) - min(strict))

@@ -10,8 +10,9 @@ import pytest
 
 from airflow_provider_bulk_uploader import ListStore, Ratelimit, UploadedData
 from airflow_provider_bulk_uploader.testing import max_in_window
+from tests.support.retry import fast_policy
 
-from .conftest import BACKENDS, fast_policy
+from .conftest import BACKENDS
 
 pytestmark = pytest.mark.integration
 

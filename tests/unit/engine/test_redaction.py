@@ -19,8 +19,9 @@ from airflow_provider_bulk_uploader import (
     redact_url,
     register_secret,
 )
+from tests.support.retry import fast_policy
 
-from .conftest import AUTH_MODES, BACKENDS, fast_policy, make_auth, secret
+from .conftest import AUTH_MODES, BACKENDS, make_auth, secret
 
 pytestmark = pytest.mark.integration
 

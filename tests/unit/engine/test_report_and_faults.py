@@ -14,8 +14,9 @@ import pytest
 from airflow_provider_bulk_uploader import FetchReport, ListStore, UploadedData
 from airflow_provider_bulk_uploader.engine import defaults
 from tests.support.net import closed_port
+from tests.support.retry import fast_policy
 
-from .conftest import BACKENDS, fast_policy
+from .conftest import BACKENDS
 
 pytestmark = pytest.mark.integration
 

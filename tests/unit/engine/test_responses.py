@@ -6,8 +6,9 @@ import pytest
 
 from airflow_provider_bulk_uploader import ListStore, UploadedData
 from airflow_provider_bulk_uploader.engine.responses import decode_json_response
+from tests.support.retry import fast_policy
 
-from .conftest import BACKENDS, fast_policy
+from .conftest import BACKENDS
 
 pytestmark = pytest.mark.integration
 

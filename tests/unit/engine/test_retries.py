@@ -21,8 +21,9 @@ from airflow_provider_bulk_uploader import (
     default_retry_policy,
 )
 from airflow_provider_bulk_uploader.engine.retries import MAX_RETRY_AFTER_SECONDS, parse_retry_after
+from tests.support.retry import fast_policy
 
-from .conftest import BACKENDS, fast_policy
+from .conftest import BACKENDS
 
 BASE = "https://api.test"
 

@@ -18,9 +18,10 @@ from collections.abc import Iterator
 import pytest
 
 from airflow_provider_bulk_uploader import ListStore, UploadedData
+from tests.support.retry import fast_policy
 from tests.support.tls import Certificates, TLSServer, make_certificates, running_tls_server
 
-from .conftest import BACKENDS, fast_policy
+from .conftest import BACKENDS
 
 pytestmark = pytest.mark.integration
 

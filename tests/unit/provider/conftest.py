@@ -14,7 +14,7 @@ import json
 import logging
 import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +49,42 @@ def conn_json(url: str, **extra: Any) -> str:
     """An ``AIRFLOW_CONN_*`` JSON value for the demo API at ``url`` (header auth with :data:`TOKEN`)."""
     extras = {"auth_type": "header", "auth_name": "X-API-Key", **extra}
     return json.dumps({"conn_type": "bulk_fetch", "host": url, "password": TOKEN, "extra": extras})
+
+
+@pytest.fixture
+def set_conn(monkeypatch: pytest.MonkeyPatch) -> Callable[..., None]:
+    """``set_conn(conn_id="bulk_fetch_default", **fields)``: connection ``conn_id`` of type ``bulk_fetch``
+    with ``fields`` (``host``, ``password``, ``extra`` …) as ``AIRFLOW_CONN_<CONN_ID>`` JSON, for one test."""
+
+    def _set(conn_id: str = "bulk_fetch_default", **fields: Any) -> None:
+        monkeypatch.setenv(
+            f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps({"conn_type": "bulk_fetch", **fields})
+        )
+
+    return _set
+
+
+@pytest.fixture
+def task_states(monkeypatch: pytest.MonkeyPatch) -> Callable[[str], list[Any]]:
+    """``task_states(dag_id)``: a list that gets every state ``TaskInstance.set_state`` is called with for a
+    task of ``dag_id`` (a spy on Airflow's method, undone at teardown) — how a ``dag.test()`` run shows that a
+    task went through ``deferred``."""
+
+    def watch(dag_id: str) -> list[Any]:
+        from airflow.models.taskinstance import TaskInstance
+
+        states: list[Any] = []
+        original = TaskInstance.set_state
+
+        def spy(self: Any, state: Any, *args: Any, **kwargs: Any) -> Any:
+            if self.dag_id == dag_id:
+                states.append(state)
+            return original(self, state, *args, **kwargs)
+
+        monkeypatch.setattr(TaskInstance, "set_state", spy)
+        return states
+
+    return watch
 
 
 @pytest.fixture(scope="session")

@@ -5,7 +5,8 @@ issue 14 points 1, 2 and 4)."""
 
 from __future__ import annotations
 
-import json
+import functools
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -20,12 +21,9 @@ BASE = "http://api.test/v1"
 
 
 @pytest.fixture
-def set_conn(monkeypatch: pytest.MonkeyPatch):
-    def _set(**fields: Any) -> None:
-        body = {"conn_type": "bulk_fetch", "host": BASE, "password": TOKEN, **fields}
-        monkeypatch.setenv(f"AIRFLOW_CONN_{CONN_ID.upper()}", json.dumps(body))
-
-    return _set
+def set_conn(set_conn: Callable[..., None]) -> Callable[..., None]:
+    """The shared ``set_conn`` on :data:`CONN_ID`, with :data:`BASE` and :data:`TOKEN` unless a row says."""
+    return functools.partial(set_conn, CONN_ID, host=BASE, password=TOKEN)
 
 
 def _no_token(text: str) -> None:

@@ -23,10 +23,21 @@ def test_provider_info_declares_connection_form():
         "verify_ssl",
     ):
         assert "type" in fields[name]["schema"], name
-    assert fields["auth_type"]["schema"]["enum"] == ["header", "query", "bearer", "basic", "none"]
+    assert fields["auth_type"]["schema"]["enum"] == [
+        "header",
+        "query",
+        "bearer",
+        "basic",
+        "oauth2_client_credentials",
+        "none",
+    ]
+    for name in ("oauth2_url", "oauth2_scope", "oauth2_audience", "oauth2_client_auth", "oauth2_params"):
+        assert "type" in fields[name]["schema"] and "oauth2_client_credentials" in fields[name]["description"]
+    assert fields["oauth2_client_auth"]["schema"]["enum"] == ["client_secret_basic", "client_secret_post"]
     behaviour = conn["ui-field-behaviour"]
     assert behaviour["relabeling"]["host"] == "Base URL"
-    assert behaviour["relabeling"]["password"] == "API token"
+    assert behaviour["relabeling"]["password"] == "API token / client secret"
+    assert "client id" in behaviour["relabeling"]["login"]
     assert {"schema", "port"} <= set(behaviour["hidden-fields"])
 
 

@@ -90,25 +90,15 @@ def test_without_a_task_state_store_the_journal_gives_the_same_result(dags, api,
 
 
 @pytest.mark.parametrize("backend", ["task state store", "progress journal"])
-def test_long_quota_wait_defers_then_completes(dags, api, tmp_path, monkeypatch, backend):
+def test_long_quota_wait_defers_then_completes(dags, api, tmp_path, monkeypatch, task_states, backend):
     """The quota runs out after 15 requests with Retry-After 3 s > defer_after_seconds=1: the task goes
     through Airflow's ``deferred`` state (dag.test()'s inline triggerer runs the DateTimeTrigger) and
     resumes from the checkpoint; nothing is fetched twice. Same with the journal (no task state store)."""
-    from airflow.models.taskinstance import TaskInstance
+    from airflow.utils.state import TaskInstanceState
 
     if backend == "progress journal":
         monkeypatch.setattr(checkpoint, "task_state_store", lambda context: None)
-    from airflow.utils.state import TaskInstanceState
-
-    states: list[Any] = []
-    original = TaskInstance.set_state
-
-    def spy(self, state, *args, **kwargs):
-        if self.dag_id == "it_resume_defer":
-            states.append(state)
-        return original(self, state, *args, **kwargs)
-
-    monkeypatch.setattr(TaskInstance, "set_state", spy)
+    states = task_states("it_resume_defer")
     api.cutoff.set(after=15, retry_after=3)
     dag_run, tis = run(dags["it_resume_defer"], run_conf={"store": f"file://{tmp_path}"})
     assert dag_run.state == "success", tis

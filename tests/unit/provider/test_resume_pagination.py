@@ -101,22 +101,13 @@ def test_offset_fan_out_retry_fetches_only_the_missing_pages(dags, api, tmp_path
     assert (manifest["units_skipped"], manifest["units_fetched"]) == (1, 1)
 
 
-def test_long_quota_wait_in_the_middle_of_a_stream_defers_then_completes(dags, api, tmp_path, monkeypatch):
+def test_long_quota_wait_in_the_middle_of_a_stream_defers_then_completes(dags, api, tmp_path, task_states):
     """The quota runs out after 6 pages with Retry-After 3 s > defer_after_seconds=1: the task goes through
     Airflow's ``deferred`` state (dag.test()'s inline triggerer runs the DateTimeTrigger), resumes at the
     stream's next cursor, and no page is fetched twice."""
-    from airflow.models.taskinstance import TaskInstance
     from airflow.utils.state import TaskInstanceState
 
-    states: list[Any] = []
-    original = TaskInstance.set_state
-
-    def spy(self, state, *args, **kwargs):
-        if self.dag_id == "it_resume_pages_defer":
-            states.append(state)
-        return original(self, state, *args, **kwargs)
-
-    monkeypatch.setattr(TaskInstance, "set_state", spy)
+    states = task_states("it_resume_pages_defer")
     api.cutoff.set(after=6, retry_after=3)
     dag_run, tis = run(dags["it_resume_pages_defer"], run_conf={"store": f"file://{tmp_path}"})
     assert dag_run.state == "success", tis

@@ -16,16 +16,6 @@ from tests.unit.provider.conftest import QUERY_AUTH_NAME, TOKEN, conn_json
 BASE = "http://api.test/v1"
 
 
-@pytest.fixture
-def set_conn(monkeypatch: pytest.MonkeyPatch):
-    def _set(conn_id: str = "bulk_fetch_default", **fields):
-        monkeypatch.setenv(
-            f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps({"conn_type": "bulk_fetch", **fields})
-        )
-
-    return _set
-
-
 def test_settings_from_json_connection(set_conn):
     set_conn(
         host=BASE + "/",
@@ -103,7 +93,10 @@ def test_host_without_scheme_uses_schema_and_port(set_conn):
 @pytest.mark.parametrize(
     ("fields", "message"),
     [
-        ({"extra": {"auth_type": "oauth"}}, "'auth_type' must be one of header, query, bearer, basic, none"),
+        (
+            {"extra": {"auth_type": "oauth"}},
+            "'auth_type' must be one of header, query, bearer, basic, oauth2_client_credentials, none",
+        ),
         ({"extra": {"auth_type": "query"}}, "'auth_name' is required with auth_type 'query'"),
         (
             {"password": None, "extra": {"auth_type": "bearer"}},

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 
 import pytest
@@ -20,30 +19,26 @@ def tls_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TLSServer]:
         yield server
 
 
-def set_conn(monkeypatch: pytest.MonkeyPatch, url: str, **extra: object) -> None:
-    conn = {"conn_type": "bulk_fetch", "host": url, "extra": {"auth_type": "none", **extra}}
-    monkeypatch.setenv("AIRFLOW_CONN_TLS", json.dumps(conn))
+NO_AUTH = {"auth_type": "none"}
 
 
 @pytest.mark.parametrize("backend", ["aiohttp", "httpx"])
-def test_verify_ssl_default_on_then_off(tls_server, monkeypatch, backend):
+def test_verify_ssl_default_on_then_off(tls_server, set_conn, backend):
     url = f"{tls_server.url}/items/1"
-    set_conn(monkeypatch, tls_server.url)
+    set_conn("tls", host=tls_server.url, extra=NO_AUTH)
     report = BulkFetchHook("tls").fetch([url], ListStore(), retry_max_attempts=1, http_backend=backend)
     assert report.failed == 1 and "certificate verify failed" in report.failures[0].error.lower()
 
-    set_conn(monkeypatch, tls_server.url, verify_ssl="false")
+    set_conn("tls", host=tls_server.url, extra={**NO_AUTH, "verify_ssl": "false"})
     store = ListStore()
     report = BulkFetchHook("tls").fetch([url], store, http_backend=backend)
     assert report.succeeded == 1 and store.saved_data() == [{"id": 1}]
 
 
-def test_the_test_button_reports_the_certificate_error_and_passes_without_verification(
-    tls_server, monkeypatch
-):
-    set_conn(monkeypatch, tls_server.url, test_path="/items/2")
+def test_the_test_button_reports_the_certificate_error_and_passes_without_verification(tls_server, set_conn):
+    set_conn("tls", host=tls_server.url, extra={**NO_AUTH, "test_path": "/items/2"})
     ok, message = BulkFetchHook("tls").test_connection()
     assert not ok and "certificate verify failed" in message.lower()
-    set_conn(monkeypatch, tls_server.url, test_path="/items/2", verify_ssl=False)
+    set_conn("tls", host=tls_server.url, extra={**NO_AUTH, "test_path": "/items/2", "verify_ssl": False})
     ok, message = BulkFetchHook("tls").test_connection()
     assert ok and "HTTP 200" in message
