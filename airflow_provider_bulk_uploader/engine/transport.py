@@ -26,6 +26,7 @@ from . import defaults
 from .auth import CredentialScope, is_sensitive_header
 from .errors import TransportError
 from .redaction import redact_url
+from .requests import Request, check_graphql, encode_body
 from .responses import check_content_encoding, decode_json_response, to_fetch_error
 from .urls import Origin, append_query, origin_of
 
@@ -141,5 +142,58 @@ class AiohttpTransport:
         except Exception as exc:
             raise to_fetch_error(exc, url) from None
 
+    async def send(self, request: Request, trusted_url: str | None = None) -> tuple[Any, Mapping[str, str]]:
+        """Send ``request`` (any method, its body and headers), following redirects as httpx does (a 303,
+        and a 301/302 after a POST, continue as a body-less GET; 307/308 repeat the method and body):
+        ``(parsed JSON body, response headers)``; raise a ``FetchError``.
+
+        Credentials follow the same rule as a GET: only to hops on the origin of ``trusted_url`` (default:
+        the request's own URL) and only when the scope allows it. The request's own headers go with it;
+        a credential-like one is dropped on a hop to another origin."""
+        url, method = request.url, request.method
+        trusted = origin_of(trusted_url if trusted_url is not None else url)
+        send = origin_of(url) == trusted and (self._scope is None or self._scope.allows(url))
+        body, content_type = encode_body(request)
+        extra = dict(request.headers)
+        if content_type is not None and not any(k.lower() == "content-type" for k in extra):
+            extra["Content-Type"] = content_type
+        target = url
+        try:
+            for _hop in range(self._max_redirects + 1):
+                base = self._auth_headers if send else self._plain_headers
+                headers = {**(base or {}), **(extra if send else _plain(extra))}
+                async with self._session.request(
+                    method,
+                    self._with_credentials(target) if send else target,
+                    data=body,
+                    headers=headers or None,
+                    allow_redirects=False,
+                ) as response:
+                    status = response.status
+                    location = response.headers.get("Location") if status in _REDIRECTS else None
+                    if location is None:
+                        check_content_encoding(status, response.headers.get, target, method)
+                        raw = await response.read()
+                        data = decode_json_response(status, response.headers.get, raw, target, method)
+                        if request.is_graphql:
+                            check_graphql(request, data)
+                        return data, response.headers
+                if status == 303 or (status in (301, 302) and method == "POST"):
+                    method, body = "GET", None  # what httpx (and browsers) do
+                    extra = {k: v for k, v in extra.items() if k.lower() != "content-type"}
+                target = urljoin(target, location)
+                send = send and origin_of(target) == trusted
+            raise TransportError(
+                f"more than {self._max_redirects} redirects for {method} {redact_url(url)}",
+                url=redact_url(url),
+            )
+        except Exception as exc:
+            raise to_fetch_error(exc, url, request.method) from None
+
     async def aclose(self) -> None:
         await self._session.close()
+
+
+def _plain(headers: Mapping[str, str]) -> dict[str, str]:
+    """``headers`` without the credential-like ones (what a hop to another origin may carry)."""
+    return {k: v for k, v in headers.items() if not is_sensitive_header(k)}

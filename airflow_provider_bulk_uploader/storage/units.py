@@ -47,7 +47,7 @@ def stream_pages(entry: Mapping[str, Any]) -> list[ResumePage] | None:
     if after == "end":
         return None
     if isinstance(after, dict) and "next" in after:
-        return [ResumePage(str(after["next"]), number + 1, True)]
+        return [ResumePage(str(after["next"]), number + 1, True, after.get("body"))]
     if isinstance(after, dict) and "fanout" in after:
         stored = merge_ranges(entry.get("stored") or [])
         first, spec = int(after["first"]), after["fanout"]
