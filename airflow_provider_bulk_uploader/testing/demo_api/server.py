@@ -162,6 +162,7 @@ class DemoAPI:
         r.add_get("/items/{id}", self._item)
         r.add_get("/records", self._records)
         r.add_get("/redirect", self._redirect)
+        r.add_post("/redirect", self._redirect)
         r.add_get("/status/{code}", self._status)
         r.add_get("/flaky/{key}", self._flaky)
         r.add_post("/flaky/{key}", self._flaky)
