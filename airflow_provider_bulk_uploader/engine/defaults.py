@@ -69,6 +69,18 @@ SHARED_KEY_PREFIX = "bulkfetch:ratelimit:"
 #: request (measured: 1.5 ms CPU/request at 4 connections, 4.4 ms at 64), so many small pools beat one big.
 HTTPX_CONNECTIONS_PER_CLIENT = 8
 
+#: The method of a request when none is given.
+HTTP_METHOD = "GET"
+#: Ids per request of a batch lookup (``ids_per_request``; 1: one id per request, as without batching).
+IDS_PER_REQUEST = 1
+#: The largest ``ids_per_request`` accepted (a typo such as 10**6 would build one huge request).
+MAX_IDS_PER_REQUEST = 10_000
+#: What joins a request's ids in ``{ids}`` inside a string (query parameter, path, body text).
+IDS_SEPARATOR = ","
+#: ``join`` (``ids=1,2,3``) or ``repeat`` (a query parameter ``"{ids}"`` once per id: ``id=1&id=2``).
+IDS_STYLES: tuple[str, ...] = ("join", "repeat")
+IDS_STYLE = "join"
+
 # -- the Airflow layer's (plain values: reading them imports nothing from Airflow) -------------------------
 #: The connection id a hook or operator uses when none is given.
 CONN_ID = "bulk_fetch_default"
