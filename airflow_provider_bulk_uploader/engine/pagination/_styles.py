@@ -12,6 +12,7 @@ from ..urls import query_value, with_query
 from ._steps import (
     Broken,
     FanOut,
+    NextBody,
     NextPage,
     Page,
     PageContext,
@@ -129,30 +130,50 @@ class HeaderLinkPaginator(Paginator):
 
 class CursorPaginator(Paginator):
     """The next cursor is in the body at ``cursor_path`` (default ``"cursors.next"``) and goes back as query
-    parameter ``cursor_param`` (default ``"cursor"``). Stops when there is no cursor."""
+    parameter ``cursor_param`` (default ``"cursor"``) — or, with ``cursor_body_path`` (dlt's name, e.g.
+    ``"variables.after"``), into the request's JSON body at that path (the same URL and method again: a
+    GraphQL connection). Stops when there is no cursor, or when the body at ``has_more_path`` (e.g.
+    ``"data.repository.issues.pageInfo.hasNextPage"``) is false."""
 
     type = "cursor"
+    #: (class defaults: :class:`HeaderCursorPaginator` has neither)
+    cursor_body_path: str | None = None
+    has_more_path: str | None = None
 
     def __init__(
         self,
         cursor_path: str = defaults.CURSOR_PATH,
         cursor_param: str = defaults.CURSOR_PARAM,
+        cursor_body_path: str | None = None,
+        has_more_path: str | None = None,
         *,
         max_pages: int | None = None,
     ):
         super().__init__(max_pages=max_pages)
         self.cursor_path = _require_path("cursor_path", cursor_path)
         self.cursor_param = _require_text("cursor_param", cursor_param)
+        if cursor_body_path is not None:
+            self.cursor_body_path = _require_path("cursor_body_path", cursor_body_path)
+        if has_more_path is not None:
+            self.has_more_path = _require_path("has_more_path", has_more_path)
 
     def cursor(self, page: Page) -> Any:
         return lookup(page.body, self.cursor_path)
 
     def next_step(self, ctx: PageContext) -> Step:
+        if self.has_more_path is not None:
+            more = lookup(ctx.page.body, self.has_more_path)
+            if more is MISSING:
+                return Broken(f"{self.type}: no {self.has_more_path!r} (has_more_path) in the response")
+            if more is False or more is None:
+                return Stop("has_more false")
         cursor = self.cursor(ctx.page)
         if not _present(cursor):
             return Stop("no next cursor")
         if isinstance(cursor, (dict, list)):
             return Broken(f"{self.type}: the cursor at {self.cursor_path!r} is not a string or number")
+        if self.cursor_body_path is not None:
+            return NextBody(self.cursor_body_path, cursor)
         return NextPage(with_query(ctx.page.url, {self.cursor_param: cursor}))
 
 
