@@ -158,3 +158,37 @@ def test_ids_per_request_without_ids_placeholder_is_an_error_naming_the_fix(api)
 def test_request_arguments_are_templated():
     fields = set(BulkFetchOperator.template_fields)
     assert {"method", "json", "data", "headers"} <= fields
+
+
+def test_operator_walks_a_graphql_connection_through_the_body_cursor(api):
+    from airflow_provider_bulk_uploader.testing.graphql_api import running_graphql_api
+    from tests.integration.test_graphql_server import CONNECTION, PAGINATOR, QUERY
+
+    with running_graphql_api(issues=250) as graphql:
+        op = BulkFetchOperator(
+            task_id="issues",
+            endpoint=graphql.url,  # an absolute URL on another origin: no connection credentials go there
+            method="POST",
+            json={"query": QUERY, "variables": {"owner": "apache", "name": "airflow", "after": None}},
+            pagination=PAGINATOR,
+            record_path=f"{CONNECTION}.edges",
+            retry_non_idempotent=True,  # a query: safe to resend
+        )
+        context = make_context()
+        summary = op.execute(context)
+    numbers = [edge["node"]["number"] for edge in context["ti"].xcom["records"]]
+    assert sorted(numbers) == list(range(1, 251))
+    assert summary["pagination"]["pages"] == 3 and summary["pagination"]["incomplete_streams"] == 0
+    assert [b["variables"]["after"] is None for b in graphql.requests] == [True, False, False]
+
+
+@pytest.mark.airflow
+def test_batch_lookup_example_dag_runs_end_to_end(dags, api, tmp_path, monkeypatch):
+    monkeypatch.setenv("AIRFLOW_VAR_BULK_FETCH_DATA_URL", f"file://{tmp_path}")
+    dag_run, tis = run(dags["bulk_fetch_batch_lookup"])
+    assert dag_run.state == "success", tis
+    assert len(batch_requests(api)) == 100
+    _, manifest, records = manifest_and_records(tmp_path / "batch_lookup", "manifest.json")
+    assert sorted(r["id"] for r in records) == list(range(10_000)) and manifest["records"] == 10_000
+    summary = xcom(dag_run, "lookup_items")
+    assert summary["ids"]["succeeded"] == 10_000 and summary["requested"] == 100
