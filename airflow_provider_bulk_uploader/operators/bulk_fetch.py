@@ -247,6 +247,12 @@ class BulkFetchOperator(DataAwareOutputsMixin, BaseOperator):
         self.deferrable = bool(deferrable)
         self.checkpoint_every_seconds = checkpoint_every_seconds
         self.pagination = check_pagination(pagination, self.record_path)
+        body_cursor = isinstance(self.pagination, Mapping) and self.pagination.get("cursor_body_path")
+        if body_cursor and json is None:
+            raise BulkFetchConfigError(
+                f"pagination cursor_body_path {body_cursor!r} writes the cursor into the JSON body: give "
+                "json= (e.g. a GraphQL {'query': ..., 'variables': {...}}) and method='POST'"
+            )
         self._hook: BulkFetchHook | None = None
 
     # -- planning ------------------------------------------------------------------------------------

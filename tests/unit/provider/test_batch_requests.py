@@ -140,6 +140,10 @@ def test_retried_task_resends_only_the_chunks_it_did_not_store(dags, api, tmp_pa
         ({"retry_non_idempotent": "yes"}, "retry_non_idempotent must be True or False"),
         ({"headers": {"X-A": 1}}, "headers['X-A'] must be a string"),
         ({"endpoint": "/items/{id}", "ids_per_request": 10}, "{id} names one id but ids_per_request is 10"),
+        (
+            {"pagination": {"type": "cursor", "cursor_path": "c", "cursor_body_path": "variables.after"}},
+            "cursor_body_path 'variables.after' writes the cursor into the JSON body: give json=",
+        ),
     ],
 )
 def test_bad_request_arguments_fail_at_construction(kwargs, message):
