@@ -82,6 +82,17 @@ OAUTH2_REFRESH_MARGIN_FRACTION = 0.1
 #: Tries at the token endpoint before the run fails (5xx, dropped connections; a 429/503 waits its
 #: Retry-After, capped at ``MAX_RETRY_AFTER_SECONDS``); other 4xx fail at once.
 OAUTH2_TOKEN_MAX_ATTEMPTS = 5
+#: The method of a request when none is given.
+HTTP_METHOD = "GET"
+#: Ids per request of a batch lookup (``ids_per_request``; 1: one id per request, as without batching).
+IDS_PER_REQUEST = 1
+#: The largest ``ids_per_request`` accepted (a typo such as 10**6 would build one huge request).
+MAX_IDS_PER_REQUEST = 10_000
+#: What joins a request's ids in ``{ids}`` inside a string (query parameter, path, body text).
+IDS_SEPARATOR = ","
+#: ``join`` (``ids=1,2,3``) or ``repeat`` (a query parameter ``"{ids}"`` once per id: ``id=1&id=2``).
+IDS_STYLES: tuple[str, ...] = ("join", "repeat")
+IDS_STYLE = "join"
 
 # -- the Airflow layer's (plain values: reading them imports nothing from Airflow) -------------------------
 #: The connection id a hook or operator uses when none is given.
