@@ -34,7 +34,7 @@ from airflow_provider_bulk_uploader import (
 )
 from airflow_provider_bulk_uploader.engine import defaults
 from airflow_provider_bulk_uploader.engine.redaction import REDACTED, register_secret, secret_pattern
-from airflow_provider_bulk_uploader.engine.shared_ratelimit import RedisLimiter
+from airflow_provider_bulk_uploader.engine.shared_ratelimit import RedisLimiter, redis_address
 from airflow_provider_bulk_uploader.engine.urls import join_url, same_origin
 from airflow_provider_bulk_uploader.engine.validation import require_http_url
 from airflow_provider_bulk_uploader.exceptions import BulkFetchConfigError
@@ -362,7 +362,7 @@ class BulkFetchHook(BaseHook):
             # bounded: a Redis that hangs must fail the run like one that refuses connections
             return Redis(**params, socket_connect_timeout=5.0, socket_timeout=5.0)
 
-        connect.address = f"{params['host']}:{params['port']}/{params['db']}"  # type: ignore[attr-defined]
+        connect.address = redis_address(params)  # type: ignore[attr-defined]
         return RedisLimiter(
             rate,
             connect,
