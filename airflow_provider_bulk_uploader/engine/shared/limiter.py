@@ -23,9 +23,15 @@ server in any window of ``period`` — counted over every process on the key, re
   served goes to the back of that queue (round robin).
 * **Shared cool-down**: :meth:`RedisLimiter.pause` (a 429, a ``Retry-After``) writes a pause-until time;
   no slot is granted to anyone on the key before it.
-* **State lost** (Redis restarted without persistence, keys evicted) while a process is running: the
-  script notices the missing generation and starts the slots as used, free ``period`` from now — a fresh key
-  (no process had seen it) starts with every slot free.
+* **State lost or partial** (Redis restarted without persistence, flushed, failed over or restored from a
+  snapshot; keys evicted or deleted): the budget counts as *used*. Every acquire checks that all N slots are
+  accounted for (free, cooling or held); a slot whose grant is still known is held until its release or
+  lease end, any other missing slot is free ``period`` after the moment it was found missing — whether or not
+  this process saw the budget before; a warning names the Redis address. A budget with no trace at all
+  starts free only when the server proves it unused for a period + a lease (``lua/budget.lua``: up longer
+  than that, no FLUSHALL/FLUSHDB since it started, no ``allkeys-*`` eviction), else it waits one period
+  first. The hash ``…:meta`` has no TTL: its last-call time tells a budget unused for longer than a period +
+  a lease (its other keys expired: free) from one lost in use.
 * **Loud failure**: Redis unreachable on the first acquire raises :class:`~..errors.RateLimitBackendError`
   at once, naming the limiter and the Redis address (``host:port``, never a password); lost later, the
   leader retries with backoff for ``retry_seconds`` and then raises it in every waiter.
@@ -282,9 +288,34 @@ class RedisLimiter:
     async def _ask(self, want: int) -> tuple[list[Any], float]:
         """One round trip: up to ``want`` tickets, and seconds until trying again makes sense."""
         self.acquire_calls += 1
-        tickets, wait = await self._strategy.ask(self._call, want)
-        self.granted += len(tickets)
-        return tickets, wait
+        answer = await self._strategy.ask(self._call, want)
+        self.granted += len(answer.tickets)
+        if answer.repair:
+            self._log_repair(answer.repair, answer.repaired)
+        return answer.tickets, answer.wait_seconds
+
+    def _log_repair(self, repair: str, repaired: int) -> None:
+        period = self.rate.period_seconds
+        what = f"{repaired} of {self.rate.num_requests} slots" if repaired else "the bucket"
+        if repair == "lost":
+            logger.warning(
+                "%s: the budget's state in Redis at %s was missing or incomplete (keys evicted or deleted, "
+                "Redis flushed, restarted or failed over): %s counted as used, free again in %g s",
+                self.name,
+                self.address,
+                what,
+                period,
+            )
+        else:
+            logger.info(
+                "%s: no trace of this budget in Redis at %s, and the server cannot prove it unused in the "
+                "last %g s (up for less, flushed since it started, or evicting keys without a TTL): it "
+                "starts as used, free in %g s",
+                self.name,
+                self.address,
+                period + self.lease_seconds,
+                period,
+            )
 
     async def _call(self, name: str, keys: Sequence[str], args: Sequence[Any]) -> Any:
         """Run script ``name`` (registered by :meth:`_open`) on this limiter's client."""

@@ -2,9 +2,13 @@
 (``bucket``). The :class:`~.limiter.RedisLimiter` around them does the rest (one leader per process, the
 shared pause, coalesced releases, failures) the same way for both.
 
-A strategy is plain data plus two coroutines: ``ask(call, want)`` — one round trip, up to ``want``
-tickets and the seconds until asking again makes sense — and ``give_back(call, tickets)``. ``call`` runs
-one script by name (:data:`~.scripts.NAMES`) with its keys and arguments; the limiter bounds it in time.
+A strategy is plain data plus two coroutines: ``ask(call, want)`` — one round trip, an :class:`Answer`
+(up to ``want`` tickets, the seconds until asking again makes sense, and whether the script found the
+budget's state incomplete and repaired it) — and ``give_back(call, tickets)``. ``call`` runs one script by
+name (:data:`~.scripts.NAMES`) with its keys and arguments; the limiter bounds it in time.
+
+Both scripts treat a budget whose state is missing or partial as *used* (see ``lua/budget.lua``); the
+strategy only carries what they say back to the limiter, which logs it.
 """
 
 from __future__ import annotations
@@ -12,17 +16,30 @@ from __future__ import annotations
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
 
 from .. import defaults
 from ..ratelimit import Ratelimit
 
-__all__ = ["BucketBudget", "Budget", "KeyFamily", "ScriptCall", "SlotBudget", "new_strategy"]
+__all__ = ["Answer", "BucketBudget", "Budget", "KeyFamily", "ScriptCall", "SlotBudget", "new_strategy"]
 
 US = 1_000_000
 
 #: run one script: ``await call(name, keys, args)`` → the script's reply
 ScriptCall = Callable[[str, Sequence[str], Sequence[Any]], Awaitable[Any]]
+
+
+class Answer(NamedTuple):
+    """What one acquire round trip gave."""
+
+    tickets: list[Any]
+    #: seconds until asking again makes sense (0 when something was granted)
+    wait_seconds: float
+    #: ``""``, ``"lost"`` (state missing or partial while in use: repaired as used) or ``"unproven"`` (no
+    #: trace of the budget, and the server cannot prove it unused lately: started as used)
+    repair: str = ""
+    #: slots re-added as used (strict mode; 0 for a bucket)
+    repaired: int = 0
 
 
 class KeyFamily:
@@ -75,9 +92,8 @@ class SlotBudget:
     def __init__(self, budget: Budget) -> None:
         self.budget = budget
         self._keys = budget.keys.of(*self._PARTS)
-        self._gen = ""  # the budget's generation last seen by this process ("" = none yet)
 
-    async def ask(self, call: ScriptCall, want: int) -> tuple[list[Any], float]:
+    async def ask(self, call: ScriptCall, want: int) -> Answer:
         b = self.budget
         reply = await call(
             "acquire",
@@ -88,17 +104,14 @@ class SlotBudget:
                 b.lease_us,
                 want,
                 b.client_id,
-                self._gen,
-                uuid.uuid4().hex,
                 b.ttl_ms,
                 round(defaults.SHARED_POLL_MIN_SECONDS * US),
                 round(defaults.SHARED_POLL_MAX_SECONDS * US),
                 round(defaults.SHARED_RESERVATION_GRACE_SECONDS * US),
             ],
         )
-        self._gen = _text(reply[0])
-        slots = [(_text(reply[i]), _text(reply[i + 1])) for i in range(2, len(reply), 2)]
-        return slots, int(reply[1]) / US
+        slots = [(_text(reply[i]), _text(reply[i + 1])) for i in range(3, len(reply), 2)]
+        return Answer(slots, int(reply[0]) / US, _text(reply[2]), int(reply[1]))
 
     async def give_back(self, call: ScriptCall, tickets: Sequence[str]) -> None:
         """``tickets``: ``slot, grant, slot, grant, ...`` (every release pending, in one call)."""
@@ -117,12 +130,12 @@ class BucketBudget:
         self.budget = budget
         self._keys = budget.keys.of(*self._PARTS)
 
-    async def ask(self, call: ScriptCall, want: int) -> tuple[list[Any], float]:
+    async def ask(self, call: ScriptCall, want: int) -> Answer:
         b = self.budget
-        granted, wait_us = await call(
+        granted, wait_us, repair = await call(
             "bucket", self._keys, [b.rate.num_requests, b.period_us, want, b.client_id, b.ttl_ms]
         )
-        return [None] * int(granted), int(wait_us) / US
+        return Answer([None] * int(granted), int(wait_us) / US, _text(repair))
 
     async def give_back(self, call: ScriptCall, tickets: Sequence[str]) -> None:
         """Nothing to give back: a bucket counts sends, not requests in flight."""
