@@ -360,7 +360,11 @@ class BulkFetchHook(BaseHook):
             from redis.asyncio import Redis
 
             # bounded: a Redis that hangs must fail the run like one that refuses connections
-            return Redis(**params, socket_connect_timeout=5.0, socket_timeout=5.0)
+            return Redis(
+                **params,
+                socket_connect_timeout=defaults.SHARED_REDIS_CONNECT_TIMEOUT_SECONDS,
+                socket_timeout=defaults.SHARED_REDIS_SOCKET_TIMEOUT_SECONDS,
+            )
 
         connect.address = redis_address(params)  # type: ignore[attr-defined]
         return RedisLimiter(

@@ -32,9 +32,13 @@ server in any window of ``period`` — counted over every process on the key, re
   than that, no FLUSHALL/FLUSHDB since it started, no ``allkeys-*`` eviction), else it waits one period
   first. The hash ``…:meta`` has no TTL: its last-call time tells a budget unused for longer than a period +
   a lease (its other keys expired: free) from one lost in use.
-* **Loud failure**: Redis unreachable on the first acquire raises :class:`~..errors.RateLimitBackendError`
-  at once, naming the limiter and the Redis address (``host:port``, never a password); lost later, the
-  leader retries with backoff for ``retry_seconds`` and then raises it in every waiter.
+* **Loud failure, bounded**: Redis unreachable when the first acquire opens the client raises
+  :class:`~..errors.RateLimitBackendError` at once (a Redis that accepts and never answers: after the
+  connect + socket timeouts), naming the limiter and the Redis address (``host:port/db``, never a
+  password); lost later, the leader retries with backoff and raises it in every waiter ``retry_seconds``
+  after the start of the first call that got no answer. Every call to Redis is bounded by
+  ``socket_timeout`` whatever the client (redis-py 5 sets no timeout by default). At start the limiter
+  warns when the server may evict keys (``maxmemory-policy`` other than ``noeviction``).
 
 ``bucket`` mode (:class:`~.strategies.BucketBudget`) shares a token bucket instead (GCRA: a burst of ``N``,
 then ``N`` per ``period``, counted at send time) with the same pause and failure behaviour; nothing is held,
@@ -45,10 +49,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import random
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from .. import defaults
@@ -77,12 +82,19 @@ class RedisLimiter:
         client (called in the running event loop on first use: clients are bound to their loop; give it an
         ``address`` attribute to name the server in messages before it is called).
     :param key: the budget's name; every limiter with the same key and database shares one quota. Keys
-        written: ``bulkfetch:ratelimit:{key}:*`` (expire when unused).
+        written: ``bulkfetch:ratelimit:{key}:*`` (expire when unused, except ``…:meta``, a small hash that
+        stays so that a budget lost while in use is told from one unused for long).
     :param attempt_timeout: seconds one attempt may take (the run's ``timeout``, default 30); a slot's
         lease is this plus :data:`~..defaults.SHARED_LEASE_MARGIN_SECONDS`.
     :param lease_margin: seconds added to ``attempt_timeout`` for the lease (default 10).
     :param retry_seconds: how long Redis may be unreachable mid-run before every waiting request fails
-        with :class:`~..errors.RateLimitBackendError` (default 15).
+        with :class:`~..errors.RateLimitBackendError` (default 15), counted from the start of the first
+        call that got no answer.
+    :param socket_timeout: seconds one call to Redis may take (default
+        :data:`~..defaults.SHARED_REDIS_SOCKET_TIMEOUT_SECONDS`, 5): every script call is bounded by it
+        whatever the client, and a client built from a URL gets it as its ``socket_timeout``.
+    :param connect_timeout: seconds to open a connection, for a client built from a URL (default
+        :data:`~..defaults.SHARED_REDIS_CONNECT_TIMEOUT_SECONDS`, 5).
     :param name: how error messages name this limiter (e.g. the Airflow connection); default the key.
     """
 
@@ -95,6 +107,8 @@ class RedisLimiter:
         attempt_timeout: float = defaults.TIMEOUT_SECONDS,
         retry_seconds: float = defaults.SHARED_REDIS_RETRY_SECONDS,
         lease_margin: float = defaults.SHARED_LEASE_MARGIN_SECONDS,
+        socket_timeout: float = defaults.SHARED_REDIS_SOCKET_TIMEOUT_SECONDS,
+        connect_timeout: float = defaults.SHARED_REDIS_CONNECT_TIMEOUT_SECONDS,
         name: str | None = None,
     ) -> None:
         if not isinstance(rate, Ratelimit):
@@ -106,12 +120,17 @@ class RedisLimiter:
                 "attempt_timeout must be > 0, retry_seconds and lease_margin >= 0; got "
                 f"{attempt_timeout!r}, {retry_seconds!r}, {lease_margin!r}"
             )
+        for label, value in (("socket_timeout", socket_timeout), ("connect_timeout", connect_timeout)):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+                raise ValueError(f"{label} must be a number of seconds > 0, got {value!r}")
         self.rate = rate
         self.key = key
         self.name = name or f"shared rate limit {key!r}"
         self.attempt_timeout = float(attempt_timeout)
         self.lease_seconds = self.attempt_timeout + float(lease_margin)
         self.retry_seconds = float(retry_seconds)
+        self.socket_timeout = float(socket_timeout)
+        self.connect_timeout = float(connect_timeout)
         self._redis_arg = redis
         self._client: Redis | None = None
         self._owns_client = False
@@ -124,6 +143,7 @@ class RedisLimiter:
         self._releaser: asyncio.Task[None] | None = None
         self._background: set[asyncio.Task[Any]] = set()
         self._broken: RateLimitBackendError | None = None
+        self._open_lock: asyncio.Lock | None = None
         #: round trips to Redis made by acquire scripts, and slots they granted (for benchmarks)
         self.acquire_calls = 0
         self.granted = 0
@@ -147,7 +167,7 @@ class RedisLimiter:
         if self._broken is not None:
             raise self._broken
         if self._client is None:
-            await self._open()
+            await self._open_once()
         loop = asyncio.get_running_loop()
         waiter: asyncio.Future[Any] = loop.create_future()
         self._waiters.append(waiter)
@@ -187,14 +207,33 @@ class RedisLimiter:
             leader.cancel()
             await asyncio.gather(leader, return_exceptions=True)
         pending = [t for t in (self._releaser, *self._background) if t is not None]
+        if pending and self._broken is None:  # Redis answers: let the releases land (each call is bounded)
+            await asyncio.wait(pending, timeout=self.socket_timeout)
+        for task in pending:  # Redis lost: the slots come back when their leases end
+            task.cancel()
         if pending:
-            await asyncio.wait(pending, timeout=5.0)
+            await asyncio.gather(*pending, return_exceptions=True)
         client, self._client = self._client, None
         if client is not None and self._owns_client:
-            with contextlib.suppress(Exception):
-                await client.aclose()
+            await _close(client)
+        self._broken, self._open_lock = None, None  # a later run starts afresh (and in its own loop)
 
     # -- Redis --------------------------------------------------------------------------------------------
+
+    async def _open_once(self) -> None:
+        """Open the client once however many requests wait for it; a failure fails them all at once
+        (instead of one connect timeout after another)."""
+        if self._open_lock is None:
+            self._open_lock = asyncio.Lock()
+        async with self._open_lock:
+            if self._broken is not None:
+                raise self._broken
+            if self._client is None:
+                try:
+                    await self._open()
+                except RateLimitBackendError as exc:
+                    self._broken = exc
+                    raise
 
     async def _open(self) -> None:
         from redis.asyncio import Redis
@@ -203,31 +242,70 @@ class RedisLimiter:
         if isinstance(arg, Redis):
             client, owns = arg, False
         elif isinstance(arg, str):
-            client, owns = Redis.from_url(arg), True
+            # the URL's own socket_timeout / socket_connect_timeout parameters win over these
+            client = Redis.from_url(
+                arg, socket_timeout=self.socket_timeout, socket_connect_timeout=self.connect_timeout
+            )
+            owns = True
         else:
             client, owns = arg(), True
         try:
-            await client.ping()
+            await self._bounded(client.ping(), self.connect_timeout + self.socket_timeout)
         except Exception as exc:
             if owns:
-                with contextlib.suppress(Exception):
-                    await client.aclose()
+                await _close(client)
             raise RateLimitBackendError(
                 f"{self.name}: cannot reach Redis at {redis_address(client)}: {_describe(exc)}. "
                 "The shared rate limit needs it (no fallback that could exceed the quota)."
             ) from None
-        if self._client is not None:  # another waiter opened it meanwhile
-            if owns:
-                await client.aclose()
-            return
         self._client, self._owns_client = client, owns
         needed = (*self._strategy.scripts, "pause")
         self._scripts = {name: client.register_script(scripts.source(name)) for name in needed}
+        await self._check_eviction(client)
+
+    async def _check_eviction(self, client: Redis) -> None:
+        """Warn when the server may evict keys (``maxmemory`` set, a policy other than ``noeviction``): an
+        evicted budget key is repaired as used, so the budget is short until then. Read from ``INFO
+        memory``, else ``CONFIG GET`` (managed Redis often disables CONFIG); neither → an info line."""
+        policy: Any = None
+        maxmemory: Any = None
+        try:
+            memory = await self._bounded(client.info("memory"), self.socket_timeout)
+            policy, maxmemory = memory.get("maxmemory_policy"), memory.get("maxmemory")
+        except Exception:
+            pass
+        if policy is None:
+            try:
+                config = await self._bounded(client.config_get("maxmemory*"), self.socket_timeout)
+                policy, maxmemory = config.get("maxmemory-policy"), config.get("maxmemory")
+            except Exception as exc:
+                logger.info(
+                    "%s: could not read maxmemory-policy from Redis at %s (%s); if it evicts keys, a budget "
+                    "key evicted mid-run is repaired as used and new keys start used",
+                    self.name,
+                    self.address,
+                    _describe(exc),
+                )
+                return
+        if _text(policy) == "noeviction" or str(maxmemory) == "0":
+            return
+        logger.warning(
+            "%s: Redis at %s may evict keys (maxmemory %s bytes, maxmemory-policy %s): a budget key evicted "
+            "mid-run is repaired as used, so the budget is short for up to a period + a lease "
+            "(%g s). Give rate budgets a Redis with maxmemory-policy noeviction (a Redis of their own: "
+            "databases share the memory limit)",
+            self.name,
+            self.address,
+            maxmemory,
+            _text(policy),
+            self.rate.period_seconds + self.lease_seconds,
+        )
 
     async def _lead(self) -> None:
         """Ask Redis for slots for this process's waiters, first come first served, until none is left."""
         waiters = self._waiters
-        failed_since: float | None = None
+        failed_since: float | None = None  # loop time at which the first unanswered call started
+        first_error = ""
         loop = asyncio.get_running_loop()
         try:
             while True:
@@ -236,23 +314,35 @@ class RedisLimiter:
                 if not waiters:
                     return
                 want = sum(1 for w in waiters if not w.done())
+                started = loop.time()
+                bound = self.socket_timeout
+                if failed_since is not None:  # Redis stopped answering: no retry may outlast the window
+                    left = failed_since + self.retry_seconds - started
+                    if left <= 0.05:
+                        raise self._lost(started - failed_since, first_error)
+                    bound = min(bound, left)
                 try:
-                    tickets, wait = await self._ask(want)
+                    tickets, wait = await self._ask(want, bound)
                     failed_since = None
                 except Exception as exc:
-                    if not _is_connection_error(exc):
+                    if not _is_transient(exc):
                         raise
                     now = loop.time()
-                    failed_since = now if failed_since is None else failed_since
+                    first = failed_since is None
+                    if failed_since is None:
+                        failed_since, first_error = started, _describe(exc)
                     if now - failed_since >= self.retry_seconds:
-                        raise RateLimitBackendError(
-                            f"{self.name}: lost Redis at {self.address} for {now - failed_since:.0f} s "
-                            f"(retried; limit {self.retry_seconds:g} s): {_describe(exc)}"
-                        ) from None
-                    logger.warning(
-                        "%s: Redis at %s unreachable, retrying: %s", self.name, self.address, _describe(exc)
+                        raise self._lost(now - failed_since, first_error) from None
+                    logger.log(
+                        logging.WARNING if first else logging.DEBUG,
+                        "%s: Redis at %s unreachable, retrying for up to %g s: %s",
+                        self.name,
+                        self.address,
+                        self.retry_seconds,
+                        _describe(exc),
                     )
-                    await asyncio.sleep(min(1.0, 0.1 * 2 ** min(5, int(now - failed_since))))
+                    backoff = min(1.0, 0.1 * 2 ** min(5, int(now - failed_since)))
+                    await asyncio.sleep(max(0.0, min(backoff, failed_since + self.retry_seconds - now)))
                     continue
                 for ticket in tickets:
                     while waiters and waiters[0].done():
@@ -285,10 +375,17 @@ class RedisLimiter:
             if self._leader is asyncio.current_task():
                 self._leader = None
 
-    async def _ask(self, want: int) -> tuple[list[Any], float]:
-        """One round trip: up to ``want`` tickets, and seconds until trying again makes sense."""
+    def _lost(self, seconds: float, error: str) -> RateLimitBackendError:
+        return RateLimitBackendError(
+            f"{self.name}: lost Redis at {self.address} for {seconds:.1f} s (retried; limit "
+            f"{self.retry_seconds:g} s): {error}"
+        )
+
+    async def _ask(self, want: int, timeout: float) -> tuple[list[Any], float]:
+        """One round trip (at most ``timeout`` seconds): up to ``want`` tickets, and seconds until trying
+        again makes sense."""
         self.acquire_calls += 1
-        answer = await self._strategy.ask(self._call, want)
+        answer = await self._strategy.ask(functools.partial(self._call, timeout=timeout), want)
         self.granted += len(answer.tickets)
         if answer.repair:
             self._log_repair(answer.repair, answer.repaired)
@@ -317,9 +414,23 @@ class RedisLimiter:
                 period,
             )
 
-    async def _call(self, name: str, keys: Sequence[str], args: Sequence[Any]) -> Any:
-        """Run script ``name`` (registered by :meth:`_open`) on this limiter's client."""
-        return await self._scripts[name](keys=keys, args=args)
+    async def _call(
+        self, name: str, keys: Sequence[str], args: Sequence[Any], *, timeout: float | None = None
+    ) -> Any:
+        """Run script ``name`` (registered by :meth:`_open`) on this limiter's client, for at most
+        ``timeout`` seconds (default :attr:`socket_timeout`)."""
+        return await self._bounded(self._scripts[name](keys=keys, args=args), timeout or self.socket_timeout)
+
+    @staticmethod
+    async def _bounded(call: Awaitable[Any], timeout: float) -> Any:
+        """``await call``, or a redis ``TimeoutError`` after ``timeout`` seconds (whatever the client's own
+        timeouts: redis-py 5 has none by default)."""
+        try:
+            return await asyncio.wait_for(call, timeout)
+        except asyncio.TimeoutError:
+            from redis.exceptions import TimeoutError as RedisTimeoutError
+
+            raise RedisTimeoutError(f"no answer within {timeout:g} s") from None
 
     async def _send_releases(self) -> None:
         try:
@@ -355,7 +466,27 @@ def _describe(exc: BaseException) -> str:
     return redact(f"{type(exc).__name__}: {text}" if text else type(exc).__name__)
 
 
-def _is_connection_error(exc: BaseException) -> bool:
-    from redis.exceptions import BusyLoadingError, ConnectionError, TimeoutError
+async def _close(client: Redis) -> None:
+    """Close a client this limiter opened (``aclose`` since redis-py 5.0.1, ``close`` before)."""
+    close = getattr(client, "aclose", None) or client.close
+    with contextlib.suppress(Exception):
+        await close()
 
-    return isinstance(exc, (ConnectionError, TimeoutError, BusyLoadingError, OSError))
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _is_transient(exc: BaseException) -> bool:
+    """Worth retrying for ``retry_seconds``: Redis unreachable, silent, loading its data after a restart,
+    a replica during a failover, or out of memory under ``noeviction``."""
+    from redis.exceptions import (
+        BusyLoadingError,
+        ConnectionError,
+        OutOfMemoryError,
+        ReadOnlyError,
+        TimeoutError,
+    )
+
+    transient = (ConnectionError, TimeoutError, BusyLoadingError, ReadOnlyError, OutOfMemoryError)
+    return isinstance(exc, (*transient, OSError, asyncio.TimeoutError))
