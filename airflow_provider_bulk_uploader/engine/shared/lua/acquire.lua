@@ -35,9 +35,12 @@ elseif last and now - last > span then
   redis.call('DEL', KEYS[1], KEYS[2], KEYS[3])  -- unused long enough: every slot is free
   start, why = 0, ''
 end
-redis.call('HSET', KEYS[5], 'n', n, 'run', run, 'last', string.format('%.0f', now), 'lease', longest)
+redis.call('HSET', KEYS[5], 'last', string.format('%.0f', now))
 redis.call('PERSIST', KEYS[5])  -- no TTL (earlier versions gave it one)
-redis.call('HSETNX', KEYS[5], 'gen', run)  -- read by earlier versions of this script
+if have ~= n or meta[2] ~= run or tonumber(meta[4]) ~= longest then
+  redis.call('HSET', KEYS[5], 'n', n, 'run', run, 'lease', longest)
+  redis.call('HSETNX', KEYS[5], 'gen', run)  -- read by earlier versions of this script
+end
 -- account for every slot: ready + held must be the N slots
 local repaired = 0
 if have ~= n or redis.call('ZCARD', KEYS[1]) + redis.call('ZCARD', KEYS[2]) ~= n then
