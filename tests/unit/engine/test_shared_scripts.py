@@ -41,3 +41,10 @@ def test_the_budget_keys_share_one_cluster_hash_slot_and_outlive_a_period_and_a_
         "bulkfetch:ratelimit:{vendor}:pause",
     ]
     assert budget.ttl_ms >= 2 * (40_000 + 1_000)
+
+
+def test_the_scripts_that_read_a_budget_start_with_the_shared_helpers():
+    for name in ("acquire", "bucket"):
+        text = scripts.source(name)
+        assert text.index("local function proven_unused") < text.index("local now = clock()"), name
+    assert "proven_unused" not in scripts.source("release") + scripts.source("pause")
