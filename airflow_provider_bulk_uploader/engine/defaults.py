@@ -58,11 +58,15 @@ SHARED_POLL_MAX_SECONDS = 0.25
 #: How long after the moment a waiting process said it would ask again its reserved slots stay reserved for
 #: it (seconds): fairness for a process on time, no idle budget behind one that is late.
 SHARED_RESERVATION_GRACE_SECONDS = 0.005
-#: Socket and connect timeout of the Redis client behind a shared limiter, in seconds: a Redis that hangs
-#: fails the run like one that refuses connections.
-SHARED_REDIS_SOCKET_TIMEOUT_SECONDS = 5.0
-#: A shared limiter gives up after Redis has been unreachable this long (seconds), retrying meanwhile.
+#: A shared limiter gives up after Redis has been unreachable this long (seconds), retrying meanwhile;
+#: counted from the start of the first call that got no answer.
 SHARED_REDIS_RETRY_SECONDS = 15.0
+#: Seconds one call to Redis may take before a shared limiter counts it failed: every script call is bounded
+#: by it (whatever the client: redis-py 5 sets no socket timeout by default), and it is the socket timeout
+#: of the clients the engine (from a URL) and the hook build.
+SHARED_REDIS_SOCKET_TIMEOUT_SECONDS = 5.0
+#: Seconds to open a connection to Redis, for the clients the engine (from a URL) and the hook build.
+SHARED_REDIS_CONNECT_TIMEOUT_SECONDS = 5.0
 #: Prefix of every Redis key a shared limiter writes (``<prefix>{<rate_limit_key>}:...``).
 SHARED_KEY_PREFIX = "bulkfetch:ratelimit:"
 #: Connections per ``httpx.AsyncClient`` on the httpx path. httpcore scans its whole pool on every
