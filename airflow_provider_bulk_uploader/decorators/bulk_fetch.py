@@ -32,6 +32,7 @@ from airflow_provider_bulk_uploader import redact_url
 from airflow_provider_bulk_uploader.exceptions import BulkFetchConfigError
 from airflow_provider_bulk_uploader.operators.bulk_fetch import BulkFetchOperator
 from airflow_provider_bulk_uploader.utils.intervals import Interval
+from airflow_provider_bulk_uploader.utils.request_plan import RequestPlan
 from airflow_provider_bulk_uploader.utils.urls import UrlPlan
 
 __all__ = ["bulk_fetch_task"]
@@ -148,7 +149,9 @@ class _BulkFetchDecoratedOperator(DecoratedOperator, BulkFetchOperator):
             self.ids = value
         return super().execute(context)
 
-    def _plan(self, context: Mapping[str, Any], base_url: str) -> tuple[UrlPlan | UrlList, Interval | None]:  # type: ignore[override]
+    def _plan(  # type: ignore[override]
+        self, context: Mapping[str, Any], base_url: str
+    ) -> tuple[UrlPlan | RequestPlan | UrlList, Interval | None]:
         if self._urls is None:
             return super()._plan(context, base_url)
         return UrlList(base_url, self._urls), self._optional_interval(context)

@@ -4,11 +4,12 @@ It imports nothing from Airflow (``make lint`` enforces it with an import-linter
 package root re-exports as the original ``bulk_uploader`` API.
 """
 
-from .api_calls import GetAPICall
+from .api_calls import GetAPICall, RequestAPICall
 from .auth import BasicAuth, BearerAuth, DynamicCredentialAuth, HeaderAuth, QueryParamsAuth
 from .errors import (
     AuthenticationError,
     FetchError,
+    GraphQLError,
     HTTPStatusError,
     InvalidJSONError,
     LongWait,
@@ -34,6 +35,7 @@ from .pagination import (
 from .ratelimit import Limiter, Ratelimit
 from .redaction import redact, redact_url, register_secret
 from .report import Failure, FetchReport, StreamReport
+from .requests import Request
 from .retries import default_retry_policy
 from .shared_ratelimit import RedisLimiter
 from .spec import FetchSpec
@@ -51,6 +53,7 @@ __all__ = [
     "FetchReport",
     "FetchSpec",
     "GetAPICall",
+    "GraphQLError",
     "HTTPStatusError",
     "HeaderAuth",
     "HeaderCursorPaginator",
@@ -70,6 +73,8 @@ __all__ = [
     "RateLimitBackendError",
     "Ratelimit",
     "RedisLimiter",
+    "Request",
+    "RequestAPICall",
     "ResumableStore",
     "SinglePagePaginator",
     "StartURL",

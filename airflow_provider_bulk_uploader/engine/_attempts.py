@@ -15,6 +15,7 @@ from .errors import AuthenticationError, FetchError, LongWait, RateLimitBackendE
 from .ratelimit import Limiter
 from .redaction import redact_url
 from .report import Failure, FetchReport
+from .requests import resend_safe
 from .responses import to_fetch_error
 from .retries import CoolDown
 
@@ -51,21 +52,36 @@ class Attempts:
         self.max_wait = max_wait
         self.debug = logger.isEnabledFor(logging.DEBUG)
 
-    async def fetch(self, url: str, fetch: Fetch, *, stream: str | None = None) -> Any:
+    async def fetch(
+        self,
+        url: str,
+        fetch: Fetch,
+        *,
+        stream: str | None = None,
+        method: str = "GET",
+        resend: bool = True,
+        ids: tuple[Any, ...] | None = None,
+    ) -> Any:
         """The parsed body of ``url``, or :data:`FAILED` once the policy gave up (the failure is reported;
-        ``stream``: the start URL of the paginated stream ``url`` belongs to, recorded with the failure)."""
+        ``stream``: the start URL of the paginated stream ``url`` belongs to, recorded with the failure).
+
+        :param method: the request's method (log lines and the failure record say it).
+        :param resend: whether every retryable error may be retried; ``False`` (a ``POST``/``PATCH``
+            without ``retry_non_idempotent``): only an error after which the server cannot have processed
+            the request (:func:`~.requests.resend_safe`) is retried.
+        :param ids: the ids the request carries (listed with its failure)."""
         try:
-            return await self.attempt(url, fetch)
+            return await self.attempt(url, fetch, method)
         except StaleCredentialsError:
             pass  # a 401 to credentials since renewed (a revoked OAuth2 token): once more, outside the policy
         except FetchError as first:
-            return await self._retry(url, fetch, first, stream)
-        try:
-            return await self.attempt(url, fetch)
+            return await self._retry(url, fetch, first, stream, method=method, resend=resend, ids=ids)
+        try:  # a 401 means the server refused the request: resending it is safe for every method
+            return await self.attempt(url, fetch, method)
         except FetchError as first:
-            return await self._retry(url, fetch, first, stream)
+            return await self._retry(url, fetch, first, stream, method=method, resend=resend, ids=ids)
 
-    async def attempt(self, url: str, fetch: Fetch) -> Any:
+    async def attempt(self, url: str, fetch: Fetch, method: str = "GET") -> Any:
         """One request: take a rate-limit slot, wait out any shared cool-down, send, give the slot back.
 
         The cool-down is checked *after* the slot is granted: a worker that was queued for a slot when a
@@ -88,7 +104,7 @@ class Attempts:
         except AuthenticationError:
             raise  # no credentials for any request: the run stops
         except Exception as exc:
-            error = to_fetch_error(exc, url)
+            error = to_fetch_error(exc, url, method)
             if error.status == 429 or (error.status == 503 and error.retry_after is not None):
                 pause = (
                     error.retry_after if error.retry_after is not None else defaults.PAUSE_AFTER_429_SECONDS
@@ -99,20 +115,34 @@ class Attempts:
             if self.max_wait is not None and error.requested_wait is not None:
                 self._check_wait(error.requested_wait, error.url)
             if self.debug:
-                logger.debug("GET %s failed after %.1f ms: %s", error.url, _ms_since(started), error)
+                logger.debug("%s %s failed after %.1f ms: %s", method, error.url, _ms_since(started), error)
             raise error from None
         finally:
             if limiter is not None:
                 limiter.release(ticket)
         if self.debug:
-            logger.debug("GET %s ok in %.1f ms", redact_url(url), _ms_since(started))
+            logger.debug("%s %s ok in %.1f ms", method, redact_url(url), _ms_since(started))
         return data
 
-    async def _retry(self, url: str, fetch: Fetch, first: FetchError, stream: str | None = None) -> Any:
-        """Continue after a failed first attempt under the retry policy; :data:`FAILED` if it gives up."""
+    async def _retry(
+        self,
+        url: str,
+        fetch: Fetch,
+        first: FetchError,
+        stream: str | None = None,
+        *,
+        method: str = "GET",
+        resend: bool = True,
+        ids: tuple[Any, ...] | None = None,
+    ) -> Any:
+        """Continue after a failed first attempt under the retry policy; :data:`FAILED` if it gives up.
+        Without ``resend`` an error the server may have acted on ends the request whatever the policy says
+        (urllib3's ``allowed_methods``): a POST is never sent twice unless it is safe."""
         attempts = 1
-        if self.default_policy and not first.retryable:
-            self.fail(url, first.status, str(first), attempts, stream=stream)
+        if (self.default_policy and not first.retryable) or not (resend or resend_safe(first)):
+            self.fail(
+                url, first.status, _unsafe(first, resend), attempts, stream=stream, method=method, ids=ids
+            )
             return FAILED
         pending: list[BaseException] = [first]
         last: BaseException = first
@@ -122,7 +152,20 @@ class Attempts:
                     if pending:
                         raise pending.pop()  # replay the first failure so tenacity counts and waits for it
                     attempts += 1
-                    return await self.attempt(url, fetch)
+                    return await self.attempt(url, fetch, method)
+                outcome = attempt.retry_state.outcome  # the attempt failed: may it be sent again?
+                failed = outcome.exception() if outcome is not None and outcome.failed else None
+                if not resend and isinstance(failed, FetchError) and not resend_safe(failed):
+                    self.fail(
+                        url,
+                        failed.status,
+                        _unsafe(failed, resend),
+                        attempts,
+                        stream=stream,
+                        method=method,
+                        ids=ids,
+                    )
+                    return FAILED
         except LongWait:
             raise
         except RetryError as exc:
@@ -135,8 +178,8 @@ class Attempts:
             raise  # the run stops: no URL is at fault
         except Exception as exc:  # a user policy may raise anything (e.g. from a callback)
             last = to_fetch_error(exc, url)
-        error = last if isinstance(last, FetchError) else to_fetch_error(last, url)
-        self.fail(url, error.status, str(error), attempts, stream=stream)
+        error = last if isinstance(last, FetchError) else to_fetch_error(last, url, method)
+        self.fail(url, error.status, str(error), attempts, stream=stream, method=method, ids=ids)
         return FAILED
 
     def _check_wait(self, seconds: float, url: str | None) -> None:
@@ -145,29 +188,52 @@ class Attempts:
             raise LongWait(until=time.time() + seconds, seconds=seconds, url=url)
 
     def fail(
-        self, url: str, status: int | None, error: str, attempts: int, *, stream: str | None = None
+        self,
+        url: str,
+        status: int | None,
+        error: str,
+        attempts: int,
+        *,
+        stream: str | None = None,
+        method: str = "GET",
+        ids: tuple[Any, ...] | None = None,
     ) -> None:
-        """Count ``url`` as failed for good, in the report and in a WARNING line (URL redacted). A page of a
-        paginated ``stream`` (its start URL) is recorded with it, and its stream as incomplete."""
+        """Count ``url`` as failed for good, in the report and in a WARNING line (URL redacted; never a
+        body, never the ids: the record lists them). A page of a paginated ``stream`` (its start URL) is
+        recorded with it, and its stream as incomplete."""
         report = self.report
         report.failed += 1
+        extra: dict[str, Any] = {} if method == "GET" and not ids else {"method": method, "ids": ids or None}
+        if ids:
+            report.ids_failed += len(ids)
         if stream is None:
             report.failures.append(
-                Failure(url=redact_url(url), status=status, error=error, attempts=attempts)
+                Failure(url=redact_url(url), status=status, error=error, attempts=attempts, **extra)
             )
-            logger.warning("GET %s failed after %d attempt(s): %s", redact_url(url), attempts, error)
+            logger.warning("%s %s failed after %d attempt(s): %s", method, redact_url(url), attempts, error)
             return
         shown = redact_url(stream)
         report.failures.append(
-            Failure(redact_url(url), status, error, attempts, stream=shown, stream_incomplete=True)
+            Failure(redact_url(url), status, error, attempts, stream=shown, stream_incomplete=True, **extra)
         )
         logger.warning(
-            "GET %s (page of stream %s) failed after %d attempt(s): %s; the stream is incomplete",
+            "%s %s (page of stream %s) failed after %d attempt(s): %s; the stream is incomplete",
+            method,
             redact_url(url),
             shown,
             attempts,
             error,
         )
+
+
+def _unsafe(error: FetchError, resend: bool) -> str:
+    """The failure text; says why a non-idempotent request that could have been retried was not."""
+    if resend or not error.retryable:
+        return str(error)
+    return (
+        f"{error} (not retried: the server may have processed this non-idempotent request; "
+        "set retry_non_idempotent=True for a read-only POST)"
+    )
 
 
 def _ms_since(started: float) -> float:

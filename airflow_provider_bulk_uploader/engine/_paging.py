@@ -26,12 +26,13 @@ from typing import Any
 
 from ._attempts import Attempts
 from ._batching import Batcher
-from ._types import FAILED, PageFetch
+from ._types import FAILED, PageFetch, SendFetch
 from .interfaces import PageSource, StartURL
-from .pagination import Broken, FanOut, NextPage, Page, PageContext, Paginator, Stop
-from .paths import records_at
+from .pagination import Broken, FanOut, NextBody, NextPage, Page, PageContext, Paginator, Stop
+from .paths import records_at, with_value_at
 from .redaction import redact, redact_url
 from .report import FetchReport, StreamReport
+from .requests import Request
 from .urls import without_params
 
 __all__ = ["PageSource", "PagedRun"]
@@ -41,13 +42,16 @@ class _Stream:
     """One start URL's pages: the per-stream report, the paginator's memo and the URLs already requested
     (as hashes: loop detection without keeping every URL)."""
 
-    __slots__ = ("memo", "report", "seen", "start")
+    __slots__ = ("memo", "report", "request", "seen", "start")
 
-    def __init__(self, start: str, report: StreamReport) -> None:
+    def __init__(self, start: str, report: StreamReport, request: Request | None = None) -> None:
         self.start = start
         self.report = report
         self.memo: dict[str, Any] = {}
         self.seen: set[int] = set()
+        #: a stream of :class:`~.requests.Request` pages: the start request (method, body, headers) its URL
+        #: pages are sent with (``None``: GET of each URL)
+        self.request = request
 
 
 class _FanOut:
@@ -62,8 +66,9 @@ class _FanOut:
         self.left = count
 
 
-#: A page job: (stream, url, position in the stream, whether the paginator decides what follows it).
-_Job = tuple[_Stream, str, int, bool]
+#: A page job: (stream, url, position in the stream, whether the paginator decides what follows it). The url
+#: is a :class:`~.requests.Request` for a page whose body differs from the stream's start request.
+_Job = tuple[_Stream, "str | Request", int, bool]
 
 
 class PagedRun:
@@ -81,6 +86,9 @@ class PagedRun:
         paginator: Paginator,
         record_path: str | None,
         credential_params: Mapping[str, str] | frozenset[str] = frozenset(),
+        *,
+        method: str = "GET",
+        retry_non_idempotent: bool = False,
     ) -> None:
         self.report = report
         self.attempts = attempts
@@ -98,8 +106,11 @@ class PagedRun:
         self.shared: dict[str, Any] = {}
         #: whether page bodies go to the store with a :class:`PageSource` (a resumable store)
         self.recording = batcher.sources is not None
+        #: URL strings start a stream of requests with this method (``"GET"``: plain GETs)
+        self.method = method
+        self.retry_non_idempotent = retry_non_idempotent
 
-    async def worker(self, urls: Iterator[Any], fetch: PageFetch) -> None:
+    async def worker(self, urls: Iterator[Any], fetch: PageFetch, send: SendFetch | None = None) -> None:
         """Take pages until none is left anywhere. A worker with nothing to take while pages are in flight
         parks (no polling) until a page it could take is queued; :meth:`_take` never awaits, so the queue
         needs no lock on one event loop."""
@@ -116,7 +127,7 @@ class PagedRun:
                 continue
             self.busy += 1
             try:
-                await self._page(job, fetch)
+                await self._page(job, fetch, send)
             finally:
                 self.busy -= 1
 
@@ -159,17 +170,24 @@ class PagedRun:
             return job
         report, attempts = self.report, self.attempts
         for url in urls:  # one shared iterator: each start URL is taken by exactly one worker
-            url = url if isinstance(url, str) else str(url)
+            request: Request | None = None
+            if isinstance(url, Request):  # a stream of requests: the stream's start is its URL (and unit)
+                request = url
+                url = request.url if request.unit is None else StartURL(url.url, url.unit, url.resume_pages)
+            elif not isinstance(url, str):
+                url = str(url)
+            elif self.method != "GET":
+                request = Request(url, self.method) if url.startswith(("http://", "https://")) else None
             if not url.startswith(("http://", "https://")):
                 report.requested += 1
                 attempts.fail(url, None, "not an absolute http(s) URL", 0)
                 continue
-            stream = _Stream(url, StreamReport(url=redact_url(url), style=self.paginator.type))
+            stream = _Stream(url, StreamReport(url=redact_url(url), style=self.paginator.type), request)
             report.streams.append(stream.report)
             resume = url.resume_pages if isinstance(url, StartURL) else ()
             if resume:  # a stream stored in part by an earlier run: continue at its next pages
-                jobs = [(stream, self._clean(u), int(n), bool(d)) for u, n, d in resume]
-                stream.seen.update(hash(job[1]) for job in jobs if job[3])
+                jobs = [self._resume_job(stream, page) for page in resume]
+                stream.seen.update(hash(job[1]) for job in jobs if job[3] and isinstance(job[1], str))
                 queue.extend(jobs[1:])
                 return jobs[0]
             first = self._clean(self.paginator.first_url(url))
@@ -177,12 +195,26 @@ class PagedRun:
             return (stream, first, 1, True)
         return None
 
-    async def _page(self, job: _Job, fetch: PageFetch) -> None:
+    async def _page(self, job: _Job, fetch: PageFetch, send: SendFetch | None = None) -> None:
         stream, url, number, decides = job
         report, attempts = self.report, self.attempts
         report.requested += 1
         start = stream.start
-        result = await attempts.fetch(url, lambda u: fetch(u, start), stream=start)
+        request = url if isinstance(url, Request) else None
+        if request is None and stream.request is not None:
+            request = stream.request.with_url(url)  # type: ignore[arg-type]
+        if request is not None and send is not None:
+            url = request.url
+            result = await attempts.fetch(
+                url,
+                lambda u: send(request, start),
+                stream=start,
+                method=request.method,
+                resend=request.idempotent or self.retry_non_idempotent,
+            )
+        else:
+            assert isinstance(url, str)
+            result = await attempts.fetch(url, lambda u: fetch(u, start), stream=start)
         if result is FAILED:
             self._incomplete(stream, "page failed")
             return
@@ -214,6 +246,7 @@ class PagedRun:
                     run=self.shared,
                 ),
                 unit is not None,
+                request,
             )
         if queued:
             self._wake_for_queued()  # runs at the loop's next turn: after this worker took a page or suspended
@@ -221,9 +254,12 @@ class PagedRun:
         # it can be taken: the store sees a stream's pages in order
         await self.batcher.add_page(body, records, None if unit is None else PageSource(unit, number, after))
 
-    def _follow(self, stream: _Stream, ctx: PageContext, recording: bool = False) -> tuple[bool, Any]:
+    def _follow(
+        self, stream: _Stream, ctx: PageContext, recording: bool = False, request: Request | None = None
+    ) -> tuple[bool, Any]:
         """Queue what comes after the page in ``ctx`` (or end the stream): whether pages were queued, and
-        what follows the page as :attr:`PageSource.after` (a fan-out is described only when ``recording``)."""
+        what follows the page as :attr:`PageSource.after` (a fan-out is described only when ``recording``).
+        ``request``: the page's request when it was not a plain GET (a :class:`NextBody` step needs it)."""
         paginator = self.paginator
         try:
             step = paginator.next_step(ctx)
@@ -270,6 +306,8 @@ class PagedRun:
                 after = {"fanout": spec, "first": ctx.number + 1, "count": count}
             self.queue.append(_FanOut(stream, cleaned, ctx.number + 1, count))
             return True, after
+        elif isinstance(step, NextBody):
+            return self._next_body(stream, ctx, step, request)
         elif isinstance(step, Stop):
             self._stop(stream, step.reason)
             return False, "end"
@@ -278,6 +316,53 @@ class PagedRun:
             self.attempts.fail(ctx.page.url, None, redact(step.error), 0, stream=stream.start)
             self._incomplete(stream, step.stop)
         return False, None
+
+    def _resume_job(self, stream: _Stream, page: Any) -> _Job:
+        """The job of a stored stream's next page (its body values re-applied for a cursor in the body)."""
+        url, number, decides, *rest = page
+        clean = self._clean(url)
+        patch = rest[0] if rest else None
+        if not patch or stream.request is None:
+            return (stream, clean, int(number), bool(decides))
+        body = stream.request.json
+        for path, value in patch.items():
+            body = with_value_at(body, path, value)
+        return (stream, stream.request.with_url(clean).with_json(body), int(number), bool(decides))
+
+    def _next_body(
+        self, stream: _Stream, ctx: PageContext, step: NextBody, request: Request | None
+    ) -> tuple[bool, Any]:
+        """Queue the page's request again with ``step.value`` at ``step.path`` of its JSON body."""
+        limit = self.paginator.max_pages
+        if limit is not None and ctx.number >= limit:
+            self._stop(stream, "max_pages")
+            return False, "end"
+        if request is None:
+            self.report.requested += 1
+            self.attempts.fail(
+                ctx.page.url,
+                None,
+                f"pagination: a cursor in the body ({step.path!r}) needs a request with a JSON body "
+                "(method POST and json=...), not a GET of a URL",
+                0,
+                stream=stream.start,
+            )
+            self._incomplete(stream, "broken")
+            return False, None
+        try:
+            following = request.with_json(with_value_at(request.json, step.path, step.value))
+        except ValueError as exc:
+            self.report.requested += 1
+            self.attempts.fail(ctx.page.url, None, str(exc), 0, stream=stream.start)
+            self._incomplete(stream, "broken")
+            return False, None
+        key = hash((following.url, repr(step.value)))
+        if key in stream.seen:
+            self._loop(stream, following.url)
+            return False, None
+        stream.seen.add(key)
+        self.queue.append((stream, following, ctx.number + 1, True))
+        return True, {"next": following.url, "body": {step.path: step.value}}
 
     def _loop(self, stream: _Stream, url: str) -> None:
         self.report.requested += 1

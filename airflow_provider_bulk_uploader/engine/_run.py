@@ -18,11 +18,12 @@ from ._attempts import Attempts
 from ._batching import Batcher
 from ._paging import PagedRun
 from ._transports import open_fetchers, uses_fast_path
-from ._types import FAILED, Fetch
+from ._types import FAILED, Fetch, SendFetch
 from .auth import CredentialAuth
 from .interfaces import Store
 from .ratelimit import Limiter
 from .report import FetchReport
+from .requests import Request
 from .retries import default_retry_policy
 from .spec import FetchSpec
 
@@ -64,6 +65,8 @@ class Run:
             max_wait=spec.max_wait,
         )
         self.batcher = Batcher(store, spec.batch_size)
+        #: URL strings are sent with this method (a :class:`~.requests.Request` says its own)
+        self.method = spec.method
 
     async def execute(self, urls: Iterator[Any]) -> None:
         spec = self.spec
@@ -71,14 +74,22 @@ class Run:
         fetchers = open_fetchers(
             spec, self.api_call_factory, self.concurrency, self.auth, self.credentials, pages=paged
         )
-        work: Callable[[Iterator[Any], Any], Any] = self._worker
+        work: Callable[[Iterator[Any], Any, SendFetch], Any] = self._worker
         if spec.paginator is not None:
             credential_params = self.credentials.credential_params if self.credentials else {}
             work = PagedRun(
-                self.report, self.attempts, self.batcher, spec.paginator, spec.record_path, credential_params
+                self.report,
+                self.attempts,
+                self.batcher,
+                spec.paginator,
+                spec.record_path,
+                credential_params,
+                method=spec.method,
+                retry_non_idempotent=spec.retry_non_idempotent,
             ).worker
+        n = len(fetchers.fetch)
         workers = [
-            asyncio.ensure_future(work(urls, fetchers.fetch[i % len(fetchers.fetch)]))
+            asyncio.ensure_future(work(urls, fetchers.fetch[i % n], fetchers.send[i % n]))
             for i in range(self.concurrency)
         ]
         try:
@@ -92,11 +103,19 @@ class Run:
             finally:
                 await fetchers.aclose()
 
-    async def _worker(self, urls: Iterator[Any], fetch: Fetch) -> None:
+    async def _worker(self, urls: Iterator[Any], fetch: Fetch, send: SendFetch) -> None:
         report, attempts, batcher = self.report, self.attempts, self.batcher
+        method = self.method
         for url in urls:  # one shared iterator: each URL is taken by exactly one worker
             report.requested += 1
-            url = url if isinstance(url, str) else str(url)
+            if not isinstance(url, str):
+                if isinstance(url, Request):
+                    await self._send(url, send)
+                    continue
+                url = str(url)
+            if method != "GET" and url.startswith(("http://", "https://")):  # UploadedData(method="POST")
+                await self._send(Request(url, method), send, url)
+                continue
             if not url.startswith(("http://", "https://")):
                 attempts.fail(url, None, "not an absolute http(s) URL", 0)
                 continue
@@ -105,3 +124,25 @@ class Run:
                 continue
             report.succeeded += 1
             await batcher.add(data, url)
+
+    async def _send(self, request: Request, send: SendFetch, source: Any = None) -> None:
+        """One :class:`~.requests.Request` (its ids counted); the store learns ``source`` (default: the
+        request itself, which carries its unit)."""
+        report = self.report
+        ids = request.ids
+        if ids:
+            report.ids_requested += len(ids)
+        resend = request.idempotent or self.spec.retry_non_idempotent
+        result = await self.attempts.fetch(
+            request.url,
+            lambda _url: send(request),
+            method=request.method,
+            resend=resend,
+            ids=ids or None,
+        )
+        if result is FAILED:
+            return
+        report.succeeded += 1
+        if ids:
+            report.ids_succeeded += len(ids)
+        await self.batcher.add(result[0], request if source is None else source)

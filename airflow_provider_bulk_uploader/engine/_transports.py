@@ -17,7 +17,8 @@ from typing import Any
 import httpx
 
 from . import defaults
-from ._types import Fetch, PageFetch
+from ._types import Fetch, PageFetch, SendFetch
+from .api_calls import RequestAPICall
 from .auth import (
     NO_ORIGIN,
     ORIGIN_EXTENSION,
@@ -26,6 +27,7 @@ from .auth import (
     CrossOriginGuard,
     DynamicCredentialAuth,
 )
+from .requests import Request
 from .responses import decode_json_response
 from .spec import FetchSpec
 from .urls import origin_of
@@ -41,6 +43,9 @@ class Fetchers:
     fetch: list[Any]  # Fetch, or PageFetch with pages=True
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     fast: bool = False
+    #: one :data:`~._types.SendFetch` per entry of :attr:`fetch` (on the same client): sends a
+    #: :class:`~.requests.Request` with the built-in call
+    send: list[SendFetch] = field(default_factory=list)
 
     async def aclose(self) -> None:
         for close in self.closers:
@@ -102,7 +107,12 @@ def _aiohttp_fetchers(
         scope=scope,
         dynamic=dynamic,
     )
-    return Fetchers([transport.get_page if pages else transport.get_json], [transport.aclose], fast=True)
+    return Fetchers(
+        [transport.get_page if pages else transport.get_json],
+        [transport.aclose],
+        fast=True,
+        send=[transport.send],
+    )
 
 
 def _httpx_fetchers(
@@ -138,6 +148,7 @@ def _httpx_fetchers(
             ),
         )
         opened.closers.append(client.aclose)
+        opened.send.append(_request_sender(spec, client, scope))
         opened.fetch.append(
             _page_fetcher(spec, factory, client, scope) if pages else _factory_fetcher(spec, factory, client)
         )
@@ -153,6 +164,27 @@ def _factory_fetcher(spec: FetchSpec, factory: CallFactory, client: httpx.AsyncC
         return within(timeout, factory(client=client, url=url, retry_policy=policy).content())
 
     return fetch
+
+
+def _request_sender(spec: FetchSpec, client: httpx.AsyncClient, scope: CredentialScope) -> SendFetch:
+    """Requests on httpx, with the built-in :class:`~.api_calls.RequestAPICall` (a custom
+    ``api_call_factory`` takes URLs only). With ``trusted_url`` (a page of a stream) the stream's origin goes
+    in the request extensions, so :class:`CrossOriginGuard` sends credentials only there."""
+    timeout = spec.timeout
+
+    async def send(request: Request, trusted_url: str | None) -> tuple[Any, Mapping[str, str]]:
+        extensions = None
+        if trusted_url is not None:
+            trusted = origin_of(trusted_url) if scope.allows(trusted_url) else NO_ORIGIN
+            extensions = {ORIGIN_EXTENSION: trusted}
+        call = RequestAPICall(client, request=request, extensions=extensions)
+        body = await call.content()
+        return body, call.response_headers
+
+    def bounded(request: Request, trusted_url: str | None = None) -> Awaitable[tuple[Any, Mapping[str, str]]]:
+        return within(timeout, send(request, trusted_url))
+
+    return bounded
 
 
 def _page_fetcher(

@@ -58,11 +58,15 @@ SHARED_POLL_MAX_SECONDS = 0.25
 #: How long after the moment a waiting process said it would ask again its reserved slots stay reserved for
 #: it (seconds): fairness for a process on time, no idle budget behind one that is late.
 SHARED_RESERVATION_GRACE_SECONDS = 0.005
-#: Socket and connect timeout of the Redis client behind a shared limiter, in seconds: a Redis that hangs
-#: fails the run like one that refuses connections.
-SHARED_REDIS_SOCKET_TIMEOUT_SECONDS = 5.0
-#: A shared limiter gives up after Redis has been unreachable this long (seconds), retrying meanwhile.
+#: A shared limiter gives up after Redis has been unreachable this long (seconds), retrying meanwhile;
+#: counted from the start of the first call that got no answer.
 SHARED_REDIS_RETRY_SECONDS = 15.0
+#: Seconds one call to Redis may take before a shared limiter counts it failed: every script call is bounded
+#: by it (whatever the client: redis-py 5 sets no socket timeout by default), and it is the socket timeout
+#: of the clients the engine (from a URL) and the hook build.
+SHARED_REDIS_SOCKET_TIMEOUT_SECONDS = 5.0
+#: Seconds to open a connection to Redis, for the clients the engine (from a URL) and the hook build.
+SHARED_REDIS_CONNECT_TIMEOUT_SECONDS = 5.0
 #: Prefix of every Redis key a shared limiter writes (``<prefix>{<rate_limit_key>}:...``).
 SHARED_KEY_PREFIX = "bulkfetch:ratelimit:"
 #: Connections per ``httpx.AsyncClient`` on the httpx path. httpcore scans its whole pool on every
@@ -82,6 +86,17 @@ OAUTH2_REFRESH_MARGIN_FRACTION = 0.1
 #: Tries at the token endpoint before the run fails (5xx, dropped connections; a 429/503 waits its
 #: Retry-After, capped at ``MAX_RETRY_AFTER_SECONDS``); other 4xx fail at once.
 OAUTH2_TOKEN_MAX_ATTEMPTS = 5
+#: The method of a request when none is given.
+HTTP_METHOD = "GET"
+#: Ids per request of a batch lookup (``ids_per_request``; 1: one id per request, as without batching).
+IDS_PER_REQUEST = 1
+#: The largest ``ids_per_request`` accepted (a typo such as 10**6 would build one huge request).
+MAX_IDS_PER_REQUEST = 10_000
+#: What joins a request's ids in ``{ids}`` inside a string (query parameter, path, body text).
+IDS_SEPARATOR = ","
+#: ``join`` (``ids=1,2,3``) or ``repeat`` (a query parameter ``"{ids}"`` once per id: ``id=1&id=2``).
+IDS_STYLES: tuple[str, ...] = ("join", "repeat")
+IDS_STYLE = "join"
 
 # -- the Airflow layer's (plain values: reading them imports nothing from Airflow) -------------------------
 #: The connection id a hook or operator uses when none is given.

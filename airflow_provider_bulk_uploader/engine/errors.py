@@ -10,6 +10,7 @@ from typing import Any
 __all__ = [
     "AuthenticationError",
     "FetchError",
+    "GraphQLError",
     "HTTPStatusError",
     "InvalidJSONError",
     "LongWait",
@@ -60,8 +61,9 @@ class HTTPStatusError(FetchError):
         retry_after: float | None = None,
         reason: str = "",
         requested_wait: float | None = None,
+        method: str = "GET",
     ):
-        text = f"HTTP {status}{' ' + reason if reason else ''} for GET {url}"
+        text = f"HTTP {status}{' ' + reason if reason else ''} for {method} {url}"
         if retry_after is not None:
             text += f" (Retry-After {retry_after:g} s)"
         super().__init__(text, url=url, status=status, retry_after=retry_after, requested_wait=requested_wait)
@@ -78,13 +80,26 @@ class StaleCredentialsError(HTTPStatusError):
 
 
 class TransportError(FetchError):
-    """No usable response: connect/read error, timeout, dropped connection, too many redirects."""
+    """No usable response: connect/read error, timeout, dropped connection, too many redirects.
+
+    :param not_sent: the request never left (the connection was refused or could not be made): a
+        non-idempotent request may be sent again (see :func:`~.requests.resend_safe`).
+    """
 
     retryable = True
+
+    def __init__(self, message: str, *, url: str, not_sent: bool = False, **kwargs: Any):
+        super().__init__(message, url=url, **kwargs)
+        self.not_sent = not_sent
 
 
 class InvalidJSONError(FetchError):
     """A 2xx response whose body is not valid JSON. Not retried: the server said it succeeded."""
+
+
+class GraphQLError(FetchError):
+    """A GraphQL response with an ``errors`` array and no data: the query failed (the message names the
+    server's first error). Not retried: the same query gets the same answer."""
 
 
 class LongWait(Exception):

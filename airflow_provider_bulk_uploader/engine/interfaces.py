@@ -58,11 +58,14 @@ class Auth(Protocol):
 
 class ResumePage(NamedTuple):
     """A page a partly stored stream continues with: its URL, its position in the stream (1 = first page),
-    and whether its response decides what follows it (``False`` for a page of a fan-out)."""
+    whether its response decides what follows it (``False`` for a page of a fan-out), and — for a stream of
+    requests whose cursor goes back in the JSON body — the values to set in the start request's body
+    (``{dotted path: value}``; ``None``: the start body)."""
 
     url: str
     number: int
     decides: bool
+    body: Any = None
 
 
 class StartURL(str):
@@ -83,7 +86,9 @@ class StartURL(str):
     def __new__(cls, url: str, unit: Any, resume_pages: Iterable[Iterable[Any]] = ()) -> StartURL:
         self = super().__new__(cls, url)
         self.unit = unit
-        self.resume_pages = tuple(ResumePage(str(u), int(n), bool(d)) for u, n, d in resume_pages)
+        self.resume_pages = tuple(
+            ResumePage(str(u), int(n), bool(d), *rest) for u, n, d, *rest in resume_pages
+        )
         return self
 
     def __getnewargs__(self) -> tuple[Any, ...]:

@@ -21,6 +21,7 @@ from .interfaces import Store
 from .progress import log_progress_every
 from .ratelimit import Limiter, Ratelimit, new_limiter
 from .report import FetchReport
+from .requests import Request
 from .spec import FetchSpec
 from .validation import has_http_host
 
@@ -38,8 +39,10 @@ class UploadedData:
     :param store: where records go (:class:`~.interfaces.Store`).
     :param api_call_factory: builds one call per URL as ``factory(client=httpx.AsyncClient, url=...,
         retry_policy=...)``; default :class:`GetAPICall` (which runs on the fast aiohttp transport).
-    :param url_maker: any iterable of absolute http(s) URLs; consumed lazily (a generator of a million
-        URLs is never materialised). When it has a ``len()``, progress lines show done/total and an ETA.
+    :param url_maker: any iterable of absolute http(s) URLs — or of :class:`~.requests.Request` objects
+        (method, body, headers, the unit and ids they carry), or both; consumed lazily (a generator of a
+        million URLs is never materialised). URL strings are sent with ``method`` (default ``GET``). When
+        it has a ``len()``, progress lines show done/total and an ETA.
     :param rate_limit: at most ``num_requests`` requests in any window of ``period``, retries
         included, counted as arrivals at the server (``Ratelimit(mode="bucket")``: a token bucket). Or a
         :class:`~.ratelimit.Limiter` to share, e.g. :class:`~.shared_ratelimit.RedisLimiter` (one budget
@@ -211,7 +214,7 @@ def _checked_urls(url_maker: Iterable[Any]) -> tuple[Iterable[Any], int | None]:
 
     if isinstance(url_maker, (list, tuple)):
         for index, url in enumerate(url_maker):
-            if not has_http_host(url):
+            if not has_http_host(url) and not isinstance(url, Request):  # a Request checked its own URL
                 require_absolute_url(str(url), argument=f"url_maker[{index}]")
         return url_maker, len(url_maker)
     try:
@@ -222,7 +225,8 @@ def _checked_urls(url_maker: Iterable[Any]) -> tuple[Iterable[Any], int | None]:
     first = next(iterator, _NO_URL)
     if first is _NO_URL:
         return url_maker, total
-    require_absolute_url(str(first), argument="url_maker's first URL")
+    if not isinstance(first, Request):
+        require_absolute_url(str(first), argument="url_maker's first URL")
     if iterator is url_maker:  # one-shot: put the peeked URL back in front
         return itertools.chain([first], iterator), total
     return url_maker, total

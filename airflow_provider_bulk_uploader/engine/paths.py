@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["MISSING", "RecordPathError", "lookup", "records_at"]
+__all__ = ["MISSING", "RecordPathError", "lookup", "records_at", "with_value_at"]
 
 
 class RecordPathError(ValueError):
@@ -68,3 +68,28 @@ def records_at(body: Any, record_path: str | None) -> list[Any]:
             f"record_path {record_path!r} must lead to a JSON list, got {type(value).__name__}"
         )
     return value
+
+
+def with_value_at(body: Any, path: str, value: Any) -> Any:
+    """A copy of JSON object ``body`` with ``value`` at dotted ``path`` (``"variables.after"``), creating the
+    objects on the way; ``body`` itself is not changed (a request template is shared by many requests).
+
+    :raises ValueError: when a step of the path is not a JSON object in ``body``.
+    """
+    parts = path.split(".")
+    if body is None:
+        body = {}
+    if not isinstance(body, dict):
+        raise ValueError(f"body path {path!r}: the body is a JSON {type(body).__name__}, not an object")
+    out = dict(body)
+    node = out
+    for i, part in enumerate(parts[:-1]):
+        child = node.get(part)
+        if child is None:
+            child = {}
+        elif not isinstance(child, dict):
+            raise ValueError(f"body path {path!r}: {'.'.join(parts[: i + 1])!r} is not a JSON object")
+        node[part] = child = dict(child)
+        node = child
+    node[parts[-1]] = value
+    return out

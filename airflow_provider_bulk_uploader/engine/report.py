@@ -18,6 +18,8 @@ class Failure:
     :param attempts: requests made for this URL, retries included.
     :param stream: with a paginator: the start URL of the stream the page belongs to (redacted).
     :param stream_incomplete: with a paginator: whether the stream lost pages because of this failure.
+    :param method: the request's method when it was not a plain ``GET`` (``None``: a GET).
+    :param ids: the ids the request carried (a batch lookup's chunk), or ``None``.
     """
 
     url: str
@@ -26,12 +28,21 @@ class Failure:
     attempts: int
     stream: str | None = None
     stream_incomplete: bool | None = None
+    method: str | None = None
+    ids: tuple[Any, ...] | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-safe form; the stream fields only when the failure belongs to a paginated stream."""
+        """JSON-safe form; the stream fields only when the failure belongs to a paginated stream, the
+        method and ids only when the request had them."""
         out = asdict(self)
         if self.stream is None:
             del out["stream"], out["stream_incomplete"]
+        if self.method is None:
+            del out["method"]
+        if self.ids is None:
+            del out["ids"]
+        else:
+            out["ids"] = list(self.ids)
         return out
 
 
@@ -81,6 +92,11 @@ class FetchReport:
     streams: list[StreamReport] = field(default_factory=list)
     #: whether the run was paginated (``UploadedData(paginator=...)``)
     paginated: bool = False
+    #: ids carried by requests (batch lookups: a :class:`~.requests.Request` with ``ids``): taken, in
+    #: requests that succeeded, in requests that failed for good
+    ids_requested: int = 0
+    ids_succeeded: int = 0
+    ids_failed: int = 0
 
     @property
     def requests_per_second(self) -> float:
@@ -124,7 +140,13 @@ class FetchReport:
         }
         if self.paginated:
             out.update(self.pagination_dict(max_streams=max_streams))
+        if self.ids_requested:
+            out["ids"] = self.ids_dict()
         return out
+
+    def ids_dict(self) -> dict[str, int]:
+        """Ids carried by the requests: requested, in succeeded and in failed requests."""
+        return {"requested": self.ids_requested, "succeeded": self.ids_succeeded, "failed": self.ids_failed}
 
     def pagination_dict(self, *, max_streams: int | None = None) -> dict[str, Any]:
         """Pages and records in total and per stream (the first ``max_streams`` streams only, when given)."""
@@ -144,6 +166,8 @@ class FetchReport:
             f"{self.succeeded}/{self.requested} succeeded, {self.failed} failed, {self.attempts} requests "
             f"in {self.elapsed_seconds:.1f} s ({self.requests_per_second:.0f} req/s)"
         )
+        if self.ids_requested:
+            text += f"; ids {self.ids_succeeded}/{self.ids_requested} fetched, {self.ids_failed} failed"
         if self.paginated:
             text += (
                 f"; {len(self.streams)} stream(s), {self.pages} pages, {self.records} records, "

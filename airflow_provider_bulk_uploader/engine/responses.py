@@ -25,27 +25,33 @@ _loads = json.loads
 _DECODABLE = frozenset(e.strip() for e in defaults.ACCEPT_ENCODING.split(",")) | {"identity", ""}
 
 
-def check_content_encoding(status: int, header: Callable[[str], str | None], url: str) -> None:
+def check_content_encoding(
+    status: int, header: Callable[[str], str | None], url: str, method: str = "GET"
+) -> None:
     """Raise :class:`InvalidJSONError` for a 2xx response in an encoding neither backend decodes (e.g. a
     server that sends ``br`` although it was not offered), before its body is read."""
     encoding = header("Content-Encoding")
     if encoding is not None and 200 <= status < 300:
         names = [e.strip().lower() for e in encoding.split(",")]
         if any(e not in _DECODABLE for e in names):
-            raise undecodable_encoding(encoding, url, status)
+            raise undecodable_encoding(encoding, url, status, method)
 
 
-def undecodable_encoding(encoding: str, url: str, status: int | None) -> InvalidJSONError:
+def undecodable_encoding(
+    encoding: str, url: str, status: int | None, method: str = "GET"
+) -> InvalidJSONError:
     """The error for a response in an encoding that is not decoded (the same text on both backends)."""
     return InvalidJSONError(
-        f"response for GET {redact_url(url)} has Content-Encoding {encoding!r}, which is not decoded "
+        f"response for {method} {redact_url(url)} has Content-Encoding {encoding!r}, which is not decoded "
         f"(the request offered Accept-Encoding: {defaults.ACCEPT_ENCODING})",
         url=redact_url(url),
         status=status,
     )
 
 
-def decode_json_response(status: int, header: Callable[[str], str | None], body: bytes, url: str) -> Any:
+def decode_json_response(
+    status: int, header: Callable[[str], str | None], body: bytes, url: str, method: str = "GET"
+) -> Any:
     """Parsed JSON body of a 2xx response (call :func:`check_content_encoding` before reading the body);
     :class:`HTTPStatusError` for any other status;
     :class:`InvalidJSONError` for a 2xx body that is not JSON. A 204 or an empty 2xx body gives ``None``."""
@@ -56,7 +62,7 @@ def decode_json_response(status: int, header: Callable[[str], str | None], body:
             return _loads(body)
         except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError
             raise InvalidJSONError(
-                f"HTTP {status} for GET {redact_url(url)} but the body is not valid JSON: {exc}",
+                f"HTTP {status} for {method} {redact_url(url)} but the body is not valid JSON: {exc}",
                 url=redact_url(url),
                 status=status,
             ) from None
@@ -65,10 +71,11 @@ def decode_json_response(status: int, header: Callable[[str], str | None], body:
         status=status,
         retry_after=pause_after(status, header),
         requested_wait=pause_after(status, header, cap=None),
+        method=method,
     )
 
 
-def to_fetch_error(exc: BaseException, url: str) -> FetchError:
+def to_fetch_error(exc: BaseException, url: str, method: str = "GET") -> FetchError:
     """Map an exception raised by one attempt (httpx, aiohttp, asyncio, json, or a custom APICall) onto
     the engine's :class:`FetchError` family, with every message redacted."""
     if isinstance(exc, FetchError):
@@ -76,7 +83,7 @@ def to_fetch_error(exc: BaseException, url: str) -> FetchError:
     if _is_aiohttp_client_error(exc) and "content-encoding" in str(exc).lower():
         # aiohttp refuses an encoding it cannot decode while reading the headers: say what httpx says
         found = re.search(r"\((\w+)\)", str(exc))
-        return undecodable_encoding(found.group(1) if found else "?", url, None)
+        return undecodable_encoding(found.group(1) if found else "?", url, None, method)
     shown = redact_url(url)
     if isinstance(exc, httpx.HTTPStatusError):
         response = exc.response
@@ -86,20 +93,36 @@ def to_fetch_error(exc: BaseException, url: str) -> FetchError:
             status=status,
             retry_after=pause_after(status, response.headers.get),
             requested_wait=pause_after(status, response.headers.get, cap=None),
+            method=method,
         )
     if isinstance(exc, ValueError):  # includes aiohttp.InvalidURL and json.JSONDecodeError
         kind = InvalidJSONError if type(exc).__name__ == "JSONDecodeError" else FetchError
-        return kind(_message(exc, shown), url=shown)
+        return kind(_message(exc, shown, method), url=shown)
     if isinstance(exc, (httpx.TransportError, asyncio.TimeoutError, TimeoutError, ConnectionError)) or (
         _is_aiohttp_client_error(exc)
     ):
-        return TransportError(_message(exc, shown), url=shown)
-    return FetchError(_message(exc, shown), url=shown)
+        return TransportError(_message(exc, shown, method), url=shown, not_sent=_not_sent(exc))
+    return FetchError(_message(exc, shown, method), url=shown)
 
 
-def _message(exc: BaseException, shown_url: str) -> str:
+def _not_sent(exc: BaseException) -> bool:
+    """Whether ``exc`` means the request never left: the connection was refused or could not be made
+    (a timeout while connecting included). A dropped connection, a read error or a total timeout may come
+    after the server read the request: not this."""
+    if isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout, ConnectionRefusedError)):
+        return True
+    aiohttp = sys.modules.get("aiohttp")
+    if aiohttp is None:
+        return False
+    if isinstance(exc, aiohttp.ClientConnectorError):  # DNS, refused, unreachable: before any byte
+        return True
+    timeout = getattr(aiohttp, "ConnectionTimeoutError", None)  # aiohttp >= 3.10: the connect phase only
+    return timeout is not None and isinstance(exc, timeout)
+
+
+def _message(exc: BaseException, shown_url: str, method: str = "GET") -> str:
     detail = redact(str(exc))
-    return f"{type(exc).__name__} for GET {shown_url}" + (f": {detail}" if detail else "")
+    return f"{type(exc).__name__} for {method} {shown_url}" + (f": {detail}" if detail else "")
 
 
 def _is_aiohttp_client_error(exc: BaseException) -> bool:

@@ -20,6 +20,7 @@ from tenacity import AsyncRetrying
 from . import defaults
 from .pagination import Paginator, SinglePagePaginator, paginator_from
 from .ratelimit import Ratelimit
+from .requests import METHODS
 from .validation import require_bool, require_headers, require_int, require_origins, require_seconds
 
 __all__ = ["NOT_GIVEN", "FetchSpec", "NotGiven", "RateLimitScope"]
@@ -82,6 +83,11 @@ class FetchSpec:
         body is one record. Given without a paginator, each URL is a ``single_page`` stream.
     :param credential_origins: URLs whose origins may receive credentials; ``None`` (default): each
         request's own origin.
+    :param method: the HTTP method URL strings from ``url_maker`` are sent with: ``"GET"`` (default),
+        ``"POST"``, ``"PUT"`` or ``"PATCH"`` (a :class:`~.requests.Request` says its own).
+    :param retry_non_idempotent: retry a ``POST``/``PATCH`` like a ``GET`` (on every retryable error), for
+        read-only POSTs such as search and GraphQL queries. ``False`` (default): only when the server cannot
+        have processed it (refused connection, 429, 503 with ``Retry-After``).
     """
 
     rate_limit: Ratelimit | None = None
@@ -100,6 +106,8 @@ class FetchSpec:
     paginator: Paginator | None = None
     record_path: str | None = None
     credential_origins: tuple[str, ...] | None = None
+    method: str = "GET"
+    retry_non_idempotent: bool = False
 
     def __post_init__(self) -> None:
         put = object.__setattr__  # frozen: normalised values are written once, here
@@ -141,6 +149,11 @@ class FetchSpec:
         if self.max_wait is not None:
             put(self, "max_wait", require_seconds("max_wait", self.max_wait, allow_zero=True))
         self._normalise_pagination()
+        method = self.method.upper() if isinstance(self.method, str) else self.method
+        if method not in METHODS:
+            raise ValueError(f"method must be one of {', '.join(METHODS)}, got {self.method!r}")
+        put(self, "method", method)
+        require_bool("retry_non_idempotent", self.retry_non_idempotent)
         origins = require_origins("credential_origins", self.credential_origins)
         put(self, "credential_origins", None if origins is None else tuple(origins))
 

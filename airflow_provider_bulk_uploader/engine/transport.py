@@ -32,6 +32,7 @@ from . import defaults
 from .auth import Credentials, CredentialScope, DynamicCredentialAuth, is_sensitive_header
 from .errors import StaleCredentialsError, TransportError
 from .redaction import redact_url
+from .requests import Request, check_graphql, encode_body
 from .responses import check_content_encoding, decode_json_response, to_fetch_error
 from .urls import Origin, append_query, origin_of
 
@@ -129,14 +130,8 @@ class AiohttpTransport:
         :param origin: the only origin a redirect hop may send them to (``None``: ``url``'s own).
         """
         target, send = url, credentials
-        dynamic, current = self._dynamic, None
-        auth_headers = self._auth_headers
-        if dynamic is not None and credentials:
-            current = await dynamic.current()  # before the try: an AuthenticationError stops the run
-            if current is not self._merged_for:
-                self._merged = {**(auth_headers or {}), **current.headers}
-                self._merged_for = current
-            auth_headers = self._merged
+        # before the try: an AuthenticationError (no token to be had) stops the run
+        auth_headers, current = await self._credentials(credentials)
         try:
             for _hop in range(self._max_redirects + 1):
                 async with self._session.get(
@@ -146,12 +141,7 @@ class AiohttpTransport:
                 ) as response:
                     status = response.status
                     if current is not None and send:  # this hop carried the dynamic credentials
-                        if status == 401:
-                            if dynamic.rejected(current):  # type: ignore[union-attr]
-                                await response.read()  # keep the connection
-                                raise StaleCredentialsError(url=redact_url(url))
-                        elif status < 400 and not current.accepted:
-                            dynamic.accepted(current)  # type: ignore[union-attr]
+                        await self._observe(current, response, url)
                     location = response.headers.get("Location") if status in _REDIRECTS else None
                     if location is None:
                         check_content_encoding(status, response.headers.get, target)
@@ -169,5 +159,86 @@ class AiohttpTransport:
         except Exception as exc:
             raise to_fetch_error(exc, url) from None
 
+    async def _credentials(self, send: bool) -> tuple[dict[str, str] | None, Credentials | None]:
+        """The headers a hop that may carry credentials sends, and the dynamic credentials among them
+        (``None`` for static ones): :class:`~.auth.DynamicCredentialAuth` is asked once per request."""
+        dynamic = self._dynamic
+        if dynamic is None or not send:
+            return self._auth_headers, None
+        current = await dynamic.current()
+        if current is not self._merged_for:
+            self._merged = {**(self._auth_headers or {}), **current.headers}
+            self._merged_for = current
+        return self._merged, current
+
+    async def _observe(self, current: Credentials, response: Any, url: str) -> None:
+        """Tell the dynamic auth how the server took ``current``; a 401 to credentials it has renewed since
+        raises :class:`~.errors.StaleCredentialsError` (the request is sent once more)."""
+        dynamic = self._dynamic
+        assert dynamic is not None
+        status = response.status
+        if status == 401:
+            if dynamic.rejected(current):
+                await response.read()  # keep the connection
+                raise StaleCredentialsError(url=redact_url(url))
+        elif status < 400 and not current.accepted:
+            dynamic.accepted(current)
+
+    async def send(self, request: Request, trusted_url: str | None = None) -> tuple[Any, Mapping[str, str]]:
+        """Send ``request`` (any method, its body and headers), following redirects as httpx does (a 303,
+        and a 301/302 after a POST, continue as a body-less GET; 307/308 repeat the method and body):
+        ``(parsed JSON body, response headers)``; raise a ``FetchError``.
+
+        Credentials follow the same rule as a GET: only to hops on the origin of ``trusted_url`` (default:
+        the request's own URL) and only when the scope allows it. The request's own headers go with it;
+        a credential-like one is dropped on a hop to another origin."""
+        url, method = request.url, request.method
+        trusted = origin_of(trusted_url if trusted_url is not None else url)
+        send = origin_of(url) == trusted and (self._scope is None or self._scope.allows(url))
+        body, content_type = encode_body(request)
+        extra = dict(request.headers)
+        if content_type is not None and not any(k.lower() == "content-type" for k in extra):
+            extra["Content-Type"] = content_type
+        target = url
+        auth_headers, current = await self._credentials(send)
+        try:
+            for _hop in range(self._max_redirects + 1):
+                base = auth_headers if send else self._plain_headers
+                headers = {**(base or {}), **(extra if send else _plain(extra))}
+                async with self._session.request(
+                    method,
+                    self._with_credentials(target) if send else target,
+                    data=body,
+                    headers=headers or None,
+                    allow_redirects=False,
+                ) as response:
+                    status = response.status
+                    if current is not None and send:  # this hop carried the dynamic credentials
+                        await self._observe(current, response, url)
+                    location = response.headers.get("Location") if status in _REDIRECTS else None
+                    if location is None:
+                        check_content_encoding(status, response.headers.get, target, method)
+                        raw = await response.read()
+                        data = decode_json_response(status, response.headers.get, raw, target, method)
+                        if request.is_graphql:
+                            check_graphql(request, data)
+                        return data, response.headers
+                if status == 303 or (status in (301, 302) and method == "POST"):
+                    method, body = "GET", None  # what httpx (and browsers) do
+                    extra = {k: v for k, v in extra.items() if k.lower() != "content-type"}
+                target = urljoin(target, location)
+                send = send and origin_of(target) == trusted
+            raise TransportError(
+                f"more than {self._max_redirects} redirects for {method} {redact_url(url)}",
+                url=redact_url(url),
+            )
+        except Exception as exc:
+            raise to_fetch_error(exc, url, request.method) from None
+
     async def aclose(self) -> None:
         await self._session.close()
+
+
+def _plain(headers: Mapping[str, str]) -> dict[str, str]:
+    """``headers`` without the credential-like ones (what a hop to another origin may carry)."""
+    return {k: v for k, v in headers.items() if not is_sensitive_header(k)}

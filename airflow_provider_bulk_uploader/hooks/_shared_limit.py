@@ -12,7 +12,7 @@ from airflow.sdk.log import mask_secret
 
 from airflow_provider_bulk_uploader.engine import defaults
 from airflow_provider_bulk_uploader.engine.redaction import register_secret
-from airflow_provider_bulk_uploader.engine.shared_ratelimit import RedisLimiter
+from airflow_provider_bulk_uploader.engine.shared_ratelimit import RedisLimiter, redis_address
 from airflow_provider_bulk_uploader.engine.spec import FetchSpec
 from airflow_provider_bulk_uploader.exceptions import BulkFetchConfigError
 
@@ -34,7 +34,7 @@ class RedisParams:
     @property
     def address(self) -> str:
         """``host:port/db`` (never the password): how messages name the server."""
-        return f"{self.host}:{self.port}/{self.db}"
+        return redis_address(self.client_kwargs())
 
     def client_kwargs(self) -> dict[str, Any]:
         """Keyword arguments for ``redis.asyncio.Redis``."""
@@ -95,7 +95,7 @@ def shared_limiter(spec: FetchSpec, params: RedisParams, *, conn_id: str, redis_
         # bounded: a Redis that hangs must fail the run like one that refuses connections
         return Redis(
             **params.client_kwargs(),
-            socket_connect_timeout=defaults.SHARED_REDIS_SOCKET_TIMEOUT_SECONDS,
+            socket_connect_timeout=defaults.SHARED_REDIS_CONNECT_TIMEOUT_SECONDS,
             socket_timeout=defaults.SHARED_REDIS_SOCKET_TIMEOUT_SECONDS,
         )
 

@@ -40,6 +40,12 @@ from airflow_provider_bulk_uploader.utils.pagination import (
     pagination_summary,
     resolve_pagination,
 )
+from airflow_provider_bulk_uploader.utils.request_plan import (
+    RequestPlan,
+    body_placeholders,
+    check_request_args,
+    needs_request_plan,
+)
 from airflow_provider_bulk_uploader.utils.urls import UrlPlan, coerce_ids, placeholders_in
 
 __all__ = ["BulkFetchFailuresError", "BulkFetchOperator"]
@@ -96,6 +102,21 @@ class BulkFetchOperator(DataAwareOutputsMixin, BaseOperator):
         "meta.next_cursor", "cursor_param": "cursor"}`` (types ``json_link``, ``header_link``, ``cursor``,
         ``header_cursor``, ``offset``, ``page_number``, ``single_page``, ``auto``; templated). See
         ``docs/pagination.md``.
+    :param method: ``"GET"`` (default), ``"POST"``, ``"PUT"`` or ``"PATCH"`` (templated).
+    :param json: a JSON body template (templated): ``{start}``, ``{end}``, ``{id}`` and ``{ids}`` work in any
+        string of it; a value that is exactly ``"{ids}"`` becomes the JSON list of the request's ids.
+    :param data: a form body (a dict, like ``query_params``) or a raw string body; not with ``json``
+        (templated).
+    :param headers: extra headers for this task's requests, over the connection's (templated).
+    :param ids_per_request: ids per request (default 1): the ids of each chunk are grouped N at a time, and
+        one group is one request, one unit of progress and one failure record (listing its ids). Needs
+        ``{ids}`` where the API takes them (endpoint, query_params, json or data).
+    :param ids_separator: what joins ``{ids}`` in a string (default ``","``).
+    :param ids_style: ``"join"`` (default: ``ids=1,2,3``) or ``"repeat"`` (a query parameter whose value is
+        exactly ``"{ids}"`` repeated once per id: ``id=1&id=2``).
+    :param retry_non_idempotent: retry a ``POST``/``PATCH`` like a ``GET`` (for read-only POSTs: search,
+        GraphQL queries). Default ``False``: only when the server cannot have processed it (connection
+        refused, 429, 503 with ``Retry-After``). See ``docs/batch-post-graphql.md``.
 
     Returns (XCom ``return_value``) a small summary: request counts, the interval, the store's paths, and the
     first failures (redacted).
@@ -110,8 +131,19 @@ class BulkFetchOperator(DataAwareOutputsMixin, BaseOperator):
         "start",
         "end",
         "pagination",
+        "method",
+        "json",
+        "data",
+        "headers",
     )
-    template_fields_renderers = {"query_params": "json", "ids": "json", "pagination": "json"}
+    template_fields_renderers = {
+        "query_params": "json",
+        "ids": "json",
+        "pagination": "json",
+        "json": "json",
+        "data": "json",
+        "headers": "json",
+    }
     ui_color = "#e8f4fa"
 
     def __init__(
@@ -140,9 +172,36 @@ class BulkFetchOperator(DataAwareOutputsMixin, BaseOperator):
         defer_after_seconds: float = defaults.DEFER_AFTER_SECONDS,
         checkpoint_every_seconds: float | None = defaults.CHECKPOINT_EVERY_SECONDS,
         pagination: Any = None,
+        method: str = defaults.HTTP_METHOD,
+        json: Any = None,
+        data: Any = None,
+        headers: Mapping[str, str] | None = None,
+        ids_per_request: int = defaults.IDS_PER_REQUEST,
+        ids_separator: str = defaults.IDS_SEPARATOR,
+        ids_style: str = defaults.IDS_STYLE,
+        retry_non_idempotent: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        request_args = check_request_args(
+            endpoint=endpoint,
+            method=method,
+            json_body=json,
+            data=data,
+            headers=headers,
+            ids_per_request=ids_per_request,
+            ids_separator=ids_separator,
+            ids_style=ids_style,
+            retry_non_idempotent=retry_non_idempotent,
+        )
+        self.method = request_args["method"]
+        self.json = json
+        self.data = data
+        self.headers = request_args["headers"]
+        self.ids_per_request = ids_per_request
+        self.ids_separator = ids_separator
+        self.ids_style = ids_style
+        self.retry_non_idempotent = retry_non_idempotent
         require_int("max_failures", max_failures, 0, error=BulkFetchConfigError)
         require_int("delta_days", delta_days, 1, error=BulkFetchConfigError)
         if retry_max_attempts is not None:
@@ -188,11 +247,19 @@ class BulkFetchOperator(DataAwareOutputsMixin, BaseOperator):
         self.deferrable = bool(deferrable)
         self.checkpoint_every_seconds = checkpoint_every_seconds
         self.pagination = check_pagination(pagination, self.record_path)
+        body_cursor = isinstance(self.pagination, Mapping) and self.pagination.get("cursor_body_path")
+        if body_cursor and json is None:
+            raise BulkFetchConfigError(
+                f"pagination cursor_body_path {body_cursor!r} writes the cursor into the JSON body: give "
+                "json= (e.g. a GraphQL {'query': ..., 'variables': {...}}) and method='POST'"
+            )
         self._hook: BulkFetchHook | None = None
 
     # -- planning ------------------------------------------------------------------------------------
 
-    def _plan(self, context: Mapping[str, Any], base_url: str) -> tuple[UrlPlan, Interval | None]:
+    def _plan(
+        self, context: Mapping[str, Any], base_url: str
+    ) -> tuple[UrlPlan | RequestPlan, Interval | None]:
         if not isinstance(self.endpoint, str):
             raise BulkFetchConfigError(f"endpoint must be a string, got {type(self.endpoint).__name__}")
         if self.query_params is not None and not isinstance(self.query_params, Mapping):
@@ -200,6 +267,7 @@ class BulkFetchOperator(DataAwareOutputsMixin, BaseOperator):
                 f"query_params must be a dict of query parameters, got {type(self.query_params).__name__}"
             )
         used = placeholders_in(self.endpoint, self.query_params)
+        used |= body_placeholders(self.json) | body_placeholders(self.data)
         ids = coerce_ids(self.ids)
         if "id" in used and ids is None:
             raise BulkFetchConfigError(
@@ -212,6 +280,32 @@ class BulkFetchOperator(DataAwareOutputsMixin, BaseOperator):
         else:
             interval = self._optional_interval(context)
             chunks = [None]
+        if needs_request_plan(self.method, self.json, self.data, self.ids_per_request, used):
+            check_request_args(  # once more, rendered
+                endpoint=self.endpoint,
+                method=self.method,
+                json_body=self.json,
+                data=self.data,
+                headers=self.headers,
+                ids_per_request=self.ids_per_request,
+                ids_separator=self.ids_separator,
+                ids_style=self.ids_style,
+                retry_non_idempotent=self.retry_non_idempotent,
+            )
+            plan = RequestPlan(
+                base_url,
+                self.endpoint,
+                self.query_params,
+                chunks,
+                ids,
+                method=self.method,
+                json=self.json,
+                data=self.data,
+                ids_per_request=self.ids_per_request,
+                ids_separator=self.ids_separator,
+                ids_style=self.ids_style,
+            )
+            return plan, interval
         return UrlPlan(base_url, self.endpoint, self.query_params, chunks, ids), interval
 
     def _optional_interval(self, context: Mapping[str, Any]) -> Interval | None:
@@ -273,7 +367,12 @@ class BulkFetchOperator(DataAwareOutputsMixin, BaseOperator):
         return self._finish(context, report, store, progress, interval, plan)
 
     def _open_progress(
-        self, context: Any, store: Any, plan: UrlPlan, meta: RunMeta, paginator: Paginator | None
+        self,
+        context: Any,
+        store: Any,
+        plan: UrlPlan | RequestPlan,
+        meta: RunMeta,
+        paginator: Paginator | None,
     ) -> Progress | None:
         """With object storage, the checkpoint of this task instance (``None`` for the XCom store): what an
         earlier try stored is skipped. With pagination a page position is a unit of progress too."""
@@ -300,17 +399,24 @@ class BulkFetchOperator(DataAwareOutputsMixin, BaseOperator):
     ) -> FetchSpec:
         """The engine's spec for this try: the connection (with the task's overrides) and the run's own
         settings. Only a checkpointed store can stop and resume, so only then may a long pause defer."""
-        return hook.build_spec(
+        spec = hook.build_spec(
             settings,
             retry_max_attempts=self.retry_max_attempts,
             http_backend=self.http_backend,
             max_wait=self.defer_after_seconds if self.deferrable and checkpointed else None,
+            retry_non_idempotent=self.retry_non_idempotent,
             # without a paginator the store applies record_path to each body (one request, one item)
             **({} if paginator is None else {"paginator": paginator, "record_path": self.record_path}),
         )
+        if self.headers:  # the task's headers over the connection's
+            try:
+                spec = spec.replace(headers={**spec.headers, **self.headers})
+            except (TypeError, ValueError) as exc:
+                raise BulkFetchConfigError(str(exc)) from None
+        return spec
 
     def _log_plan(
-        self, urls: Any, plan: UrlPlan, store: Any, spec: FetchSpec, settings: BulkFetchSettings
+        self, urls: Any, plan: UrlPlan | RequestPlan, store: Any, spec: FetchSpec, settings: BulkFetchSettings
     ) -> None:
         """The start line, from the spec the engine runs with (the same rate and concurrency it uses)."""
         rate = spec.describe_rate_limit()
@@ -358,7 +464,7 @@ class BulkFetchOperator(DataAwareOutputsMixin, BaseOperator):
         store: Any,
         progress: Progress | None,
         interval: Interval | None,
-        plan: UrlPlan,
+        plan: UrlPlan | RequestPlan,
     ) -> dict[str, Any]:
         """Write the outputs (manifest or XCom records), announce them, close the checkpoint, and fail the
         task when more requests failed than ``max_failures`` allows (after writing what succeeded)."""
@@ -371,6 +477,11 @@ class BulkFetchOperator(DataAwareOutputsMixin, BaseOperator):
         if isinstance(store, XComStore):
             context["ti"].xcom_push(key=XCOM_RECORDS_KEY, value=store.saved_data())
         summary = {**self._summary(report, interval, len(plan.chunks), output), **pagination_summary(report)}
+        if isinstance(plan, RequestPlan):  # ids and requests, as counted by the engine
+            summary["method"] = plan.method
+            if plan.ids is not None:
+                summary["ids_per_request"] = plan.ids_per_request
+                summary["ids"] = {"total": plan.ids_total, **report.ids_dict()}
         self._announce_outputs(context, summary)  # asset events (only if the task succeeds) + lineage
         self.log.info("Bulk fetch done: %s; output: %s", report, output)
         if progress is not None and report.failed <= self.max_failures:

@@ -103,12 +103,16 @@ def failure_dicts(report: FetchReport, limit: int | None = None) -> list[dict[st
     failures = report.failures if limit is None else report.failures[:limit]
     out: list[dict[str, Any]] = []
     for f in failures:
-        item = {
+        item: dict[str, Any] = {
             "url": redact_url(f.url),
             "status": f.status,
             "error": redact(str(f.error)),
             "attempts": f.attempts,
         }
+        if f.method is not None:  # a request other than a plain GET
+            item["method"] = f.method
+        if f.ids is not None:  # a batch lookup's chunk: the ids it carried
+            item["ids"] = list(f.ids)
         if f.stream is not None:  # a page of a paginated stream
             item["stream"] = redact_url(f.stream)
             item["stream_incomplete"] = f.stream_incomplete

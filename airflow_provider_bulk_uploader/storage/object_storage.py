@@ -39,6 +39,7 @@ from airflow.sdk import ObjectStoragePath
 from airflow_provider_bulk_uploader import FetchReport, redact_url
 from airflow_provider_bulk_uploader.engine import defaults
 from airflow_provider_bulk_uploader.engine.interfaces import PageSource, StartURL
+from airflow_provider_bulk_uploader.engine.requests import Request
 from airflow_provider_bulk_uploader.exceptions import BulkFetchConfigError
 from airflow_provider_bulk_uploader.storage.base import (
     RunMeta,
@@ -168,7 +169,7 @@ class ObjectStorageStore:
             failed_before = len(mismatches)
             buffer.extend(lines([item]))
             unit: Any = None
-            if isinstance(url, StartURL):
+            if isinstance(url, (StartURL, Request)):  # a Request of a request plan carries its unit too
                 unit = url.unit
             elif isinstance(url, PageSource):  # a page of a paginated stream
                 unit = (url.stream_unit, url.number, url.after)

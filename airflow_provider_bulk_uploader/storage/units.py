@@ -14,6 +14,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from airflow_provider_bulk_uploader.engine.interfaces import ResumePage, StartURL
+from airflow_provider_bulk_uploader.engine.requests import Request
 from airflow_provider_bulk_uploader.engine.urls import with_query
 
 __all__ = ["RemainingUnits", "count_units", "merge_ranges", "stream_pages"]
@@ -47,7 +48,7 @@ def stream_pages(entry: Mapping[str, Any]) -> list[ResumePage] | None:
     if after == "end":
         return None
     if isinstance(after, dict) and "next" in after:
-        return [ResumePage(str(after["next"]), number + 1, True)]
+        return [ResumePage(str(after["next"]), number + 1, True, after.get("body"))]
     if isinstance(after, dict) and "fanout" in after:
         stored = merge_ranges(entry.get("stored") or [])
         first, spec = int(after["first"]), after["fanout"]
@@ -67,8 +68,9 @@ def stream_pages(entry: Mapping[str, Any]) -> list[ResumePage] | None:
 
 class RemainingUnits:
     """The plan's URLs as :class:`~airflow_provider_bulk_uploader.engine.interfaces.StartURL` (unit = the
-    URL's ordinal), without the units in ``done`` (sized, re-iterable, lazy); a stream in ``resume`` carries
-    the pages it continues with as ``resume_pages``."""
+    URL's ordinal; a request plan's requests as ``Request`` objects with that unit), without the units in
+    ``done`` (sized, re-iterable, lazy); a stream in ``resume`` carries the pages it continues with as
+    ``resume_pages``."""
 
     def __init__(
         self,
@@ -85,7 +87,7 @@ class RemainingUnits:
         total = self.total
         return total - count_units([a, min(b, total - 1)] for a, b in self.done if a < total)
 
-    def __iter__(self) -> Iterator[StartURL]:
+    def __iter__(self) -> Iterator[StartURL | Request]:
         spans = iter(self.done)
         span = next(spans, None)
         resume = self.resume
@@ -94,4 +96,7 @@ class RemainingUnits:
                 span = next(spans, None)
             if span is not None and span[0] <= index:
                 continue
-            yield StartURL(url, index, resume.get(index, ()))
+            if isinstance(url, Request):  # a request plan: the request carries its unit
+                yield url.with_unit(index, resume.get(index, ()))
+            else:
+                yield StartURL(url, index, resume.get(index, ()))

@@ -23,7 +23,8 @@ from airflow_provider_bulk_uploader.utils.intervals import Interval, IsoDatetime
 
 __all__ = ["PLACEHOLDERS", "UrlPlan", "coerce_ids", "placeholders_in"]
 
-PLACEHOLDERS = frozenset({"start", "end", "id"})
+#: ``{ids}`` (a request's ids, batched) is filled in by :class:`~.request_plan.RequestPlan`.
+PLACEHOLDERS = frozenset({"start", "end", "id", "ids"})
 _PARSER = string.Formatter()
 
 
@@ -46,7 +47,7 @@ def _fields(argument: str, text: str) -> set[str]:
     if "" in unknown or unknown:
         raise BulkFetchConfigError(
             f"{argument} {text!r} uses unknown placeholder(s) {sorted(unknown)}; "
-            f"only {{start}}, {{end}} and {{id}} are filled in"
+            f"only {{start}}, {{end}}, {{id}} and {{ids}} are filled in"
         )
     return names
 

@@ -20,6 +20,7 @@ import logging
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote, quote_plus
 
 import pytest
@@ -77,32 +78,37 @@ def _context(tmp: Path) -> dict:
     return make_context(utc(2024, 1, 1), utc(2024, 1, 2))
 
 
+def _open_servers(
+    mode: str, tmp_path: Any, servers: contextlib.ExitStack, monkeypatch: Any
+) -> tuple[Any, ...]:
+    """The API (taking ``mode``'s credentials), another origin, and for OAuth2 a real authorization server;
+    the ``secrets_test`` connection set for them. Returns ``(token, api, other, oauth)``: the secret to look
+    for (the client secret with OAuth2) and the servers (``oauth`` is ``None`` for the other modes)."""
+    oauth = None
+    token = f"Sk+{uuid.uuid4().hex[:16]}/Mixed=Case"  # '+', '/', '=' change under URL/base64 encoding
+    if mode == "oauth2_client_credentials":  # the API takes any bearer (it records them); Authlib issues them
+        oauth = servers.enter_context(running_oauth2_server(tmp_path, expires_in=600, client_id="user"))
+        token = oauth.client_secret  # same shape: Cs+<hex>/Secret=<hex>
+        api = servers.enter_context(running_demo_api())
+    else:
+        api = servers.enter_context(
+            running_demo_api(token=token, auth=mode, auth_name=MODES[mode] or "X-API-Key")
+        )
+    other = servers.enter_context(running_demo_api())
+    extra = {"auth_type": mode, **({"auth_name": MODES[mode]} if MODES[mode] else {})}
+    if oauth is not None:
+        extra.update(oauth2_url=oauth.token_url, oauth2_scope="read")
+    conn = {"conn_type": "bulk_fetch", "host": api.url, "login": "user", "password": token, "extra": extra}
+    monkeypatch.setenv("AIRFLOW_CONN_SECRETS_TEST", json.dumps(conn))
+    return token, api, other, oauth
+
+
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("mode", list(MODES))
 def test_the_token_appears_nowhere(mode, backend, tmp_path, monkeypatch, capfd, debug_everything):
     oauth2 = mode == "oauth2_client_credentials"
-    token = f"Sk+{uuid.uuid4().hex[:16]}/Mixed=Case"  # '+', '/', '=' change under URL/base64 encoding
     with contextlib.ExitStack() as servers:
-        if oauth2:  # the API takes any bearer (it records them); the real server issues the tokens
-            oauth = servers.enter_context(running_oauth2_server(tmp_path, expires_in=600, client_id="user"))
-            token = oauth.client_secret  # same shape: Cs+<hex>/Secret=<hex>
-            api = servers.enter_context(running_demo_api())
-        else:
-            api = servers.enter_context(
-                running_demo_api(token=token, auth=mode, auth_name=MODES[mode] or "X-API-Key")
-            )
-        other = servers.enter_context(running_demo_api())
-        extra = {"auth_type": mode, **({"auth_name": MODES[mode]} if MODES[mode] else {})}
-        if oauth2:
-            extra.update(oauth2_url=oauth.token_url, oauth2_scope="read")
-        conn = {
-            "conn_type": "bulk_fetch",
-            "host": api.url,
-            "login": "user",
-            "password": token,
-            "extra": extra,
-        }
-        monkeypatch.setenv("AIRFLOW_CONN_SECRETS_TEST", json.dumps(conn))
+        token, api, other, oauth = _open_servers(mode, tmp_path, servers, monkeypatch)
         echo = f"/status/404?api_key={token}"  # a Location that carries the token (quoted by the plan)
         ids = [
             "/items/1",  # same-origin redirect: credentials kept
@@ -173,3 +179,56 @@ def test_the_token_appears_nowhere(mode, backend, tmp_path, monkeypatch, capfd, 
 def _around(text: str, needle: str) -> str:
     at = text.find(needle)
     return text[max(0, at - 300) : at + 100]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("mode", list(MODES))
+def test_posts_leak_neither_the_token_nor_their_bodies(
+    mode, backend, tmp_path, monkeypatch, capfd, debug_everything
+):
+    """The same for POST batch lookups (issue 23): redirected with 307 (method and body kept) to the same
+    origin and to another one, a 503 and a dropped connection (not resent), a 400 above the batch limit. The
+    bodies carry a marker that must appear in no log line, report, failure file or exception either."""
+    marker = f"filter-{uuid.uuid4().hex}"
+    with contextlib.ExitStack() as servers:
+        token, api, other, oauth = _open_servers(mode, tmp_path, servers, monkeypatch)
+        texts: list[str] = []
+        targets = {
+            "same": f"{api.url}/batch/items",
+            "other": f"{other.url}/batch/items",
+            "503": f"{api.url}/status/503",
+            "drop": f"{api.url}/drop",
+        }
+        for name, target in targets.items():
+            op = BulkFetchOperator(
+                task_id="fetch",
+                bulk_fetch_conn_id="secrets_test",
+                endpoint=f"/redirect?to={quote(target, safe='')}&code=307",
+                method="POST",
+                json={"ids": "{ids}", "note": marker},
+                ids=list(range(104)) if name == "same" else list(range(4)),
+                ids_per_request=101 if name == "same" else 2,  # same: a group over the limit (400) and 3
+                store=f"file://{tmp_path / name}",
+                record_path="data" if name in ("same", "other") else None,
+                retry_max_attempts=3,
+                http_backend=backend,
+                max_failures=100,
+            )
+            summary = op.execute(_context(tmp_path))
+            texts.append(json.dumps(summary))
+        secrets = [token, *(oauth.token_stats()["issued"] if oauth is not None else [])]
+        for request in other.requests:
+            seen = json.dumps([dict(request.headers), dict(request.query)])
+            for secret in secrets:
+                for variant in _variants(secret):
+                    assert variant not in seen, (variant, seen)
+        assert [r.method for r in other.requests if r.route == "/batch/items"] == ["POST", "POST"]
+        resent = [r for r in api.requests if r.path in ("/status/503", "/drop")]
+        assert len(resent) == 4, "a POST that failed after it was sent is not resent"
+    out, err = capfd.readouterr()
+    files = [p.read_text(errors="replace") for p in tmp_path.rglob("*") if p.is_file() and p.suffix != ".gz"]
+    assert any("failures" in p.name for p in tmp_path.rglob("*"))
+    everything = "\n".join([debug_everything.getvalue(), out, err, *texts, *files])
+    assert "POST" in everything
+    for variant in [*(v for secret in secrets for v in _variants(secret)), marker]:
+        assert variant not in everything, (variant, _around(everything, variant))

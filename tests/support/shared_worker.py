@@ -2,13 +2,15 @@
 
 SPEC: ``redis`` (URL), ``key``, ``n``, ``period``, ``mode``, ``urls`` (list), ``start_at`` (``time.time()``
 to start at, so that all processes begin together), ``timeout``, ``lease_margin``, ``retry_seconds``,
-``concurrency``. Prints one JSON line: the report's counters, or ``{"error": ...}``.
+``concurrency``, ``log`` (true: every logger at DEBUG on stderr, to check what a run prints). Prints one
+JSON line: the report's counters, or ``{"error": ...}``; both with ``finished`` (``time.time()``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import sys
 import time
 from datetime import timedelta
@@ -48,7 +50,12 @@ async def main(spec: dict) -> dict:
     try:
         report = await uploader.run()
     except RateLimitBackendError as exc:
-        return {"error": str(exc), "stored": len(store.saved_data())}
+        return {
+            "error": str(exc),
+            "stored": len(store.saved_data()),
+            "started": started,
+            "finished": time.time(),
+        }
     return {
         "succeeded": report.succeeded,
         "failed": report.failed,
@@ -58,8 +65,13 @@ async def main(spec: dict) -> dict:
         "elapsed": time.time() - started,
         "acquire_calls": limiter.acquire_calls,
         "granted": limiter.granted,
+        "finished": time.time(),
     }
 
 
 if __name__ == "__main__":
+    if json.loads(sys.argv[1]).get("log"):
+        logging.basicConfig(
+            level=logging.DEBUG, stream=sys.stderr, format="%(name)s %(levelname)s %(message)s"
+        )
     print(json.dumps(asyncio.run(main(json.loads(sys.argv[1])))), flush=True)

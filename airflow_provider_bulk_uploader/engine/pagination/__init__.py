@@ -10,6 +10,8 @@ The engine turns each start URL into a *stream* of pages. After every page it ca
 :meth:`Paginator.next_step` with a :class:`PageContext` and gets one of:
 
 * :class:`NextPage` — one URL to fetch after this one (links, cursors, offset without a total);
+* :class:`NextBody` — the same request again with a value at a path of its JSON body (a cursor in the
+  body: GraphQL's ``variables.after``);
 * :class:`FanOut` — every remaining page at once (offset/page number once the total is known): the engine
   fetches them in parallel, bounded by its rate limit and concurrency;
 * :class:`Stop` — the stream is complete (no next link, empty page, short page, total reached);
@@ -26,6 +28,7 @@ from ._parse import PAGINATOR_PARAMETERS, PAGINATOR_TYPES, paginator_from
 from ._steps import (
     Broken,
     FanOut,
+    NextBody,
     NextPage,
     Page,
     PageContext,
@@ -54,6 +57,7 @@ __all__ = [
     "HeaderCursorPaginator",
     "HeaderLinkPaginator",
     "JSONLinkPaginator",
+    "NextBody",
     "NextPage",
     "OffsetPaginator",
     "Page",

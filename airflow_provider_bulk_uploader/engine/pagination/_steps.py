@@ -68,6 +68,16 @@ class FanOut:
 
 
 @dataclass(frozen=True)
+class NextBody:
+    """Send the page's request again — same URL, same method — with ``value`` at dotted ``path`` of its JSON
+    body (a cursor or an offset that goes back in the body, e.g. GraphQL's ``variables.after``: dlt's
+    ``cursor_body_path``). Sequential, like :class:`NextPage`."""
+
+    path: str
+    value: Any
+
+
+@dataclass(frozen=True)
 class Stop:
     """The stream is complete; ``reason`` says why (``"no next link"``, ``"empty page"`` …)."""
 
@@ -83,7 +93,7 @@ class Broken:
     stop: str = "broken"
 
 
-Step = NextPage | FanOut | Stop | Broken
+Step = NextPage | FanOut | Stop | Broken | NextBody
 
 
 # -- helpers ------------------------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from ._evidence import checked
 from ._steps import (
     Broken,
     FanOut,
+    NextBody,
     NextPage,
     Page,
     PageContext,
@@ -175,11 +176,17 @@ def _has_more(page: Page, path: str | None) -> bool | None:
 class CursorPaginator(_Style):
     """The next cursor is in the body at ``cursor_path`` (default ``"cursors.next"``; a negative index counts
     from a list's end: ``"data.-1.id"`` is the last record's id, as Stripe's ``starting_after`` wants) and
-    goes back as query parameter ``cursor_param`` (default ``"cursor"``). Stops when there is no cursor, when
-    the flag at ``has_more_path`` (optional) is false, or after an empty page (``stop_after_empty_page``,
-    default true: some APIs return a cursor on every page, the empty ones included)."""
+    goes back as query parameter ``cursor_param`` (default ``"cursor"``) — or, with ``cursor_body_path``
+    (dlt's name, e.g. ``"variables.after"``), into the request's JSON body at that path (the same URL and
+    method again: a GraphQL connection). Stops when there is no cursor, when the flag at ``has_more_path``
+    (optional; e.g. ``"data.repository.issues.pageInfo.hasNextPage"``; a response without it is a broken
+    stream, not a silent stop) is false, or after an empty page (``stop_after_empty_page``, default true: some
+    APIs return a cursor on every page, the empty ones included)."""
 
     type = "cursor"
+    #: (class defaults: :class:`HeaderCursorPaginator` has neither)
+    cursor_body_path: str | None = None
+    has_more_path: str | None = None
 
     def __init__(
         self,
@@ -187,26 +194,36 @@ class CursorPaginator(_Style):
         cursor_param: str = defaults.CURSOR_PARAM,
         has_more_path: str | None = None,
         stop_after_empty_page: bool = True,
+        cursor_body_path: str | None = None,
         *,
         max_pages: int | None = None,
     ):
         super().__init__(max_pages=max_pages)
         self.cursor_path = _require_path("cursor_path", cursor_path)
         self.cursor_param = _require_text("cursor_param", cursor_param)
-        self.has_more_path = None if has_more_path is None else _require_path("has_more_path", has_more_path)
+        if has_more_path is not None:
+            self.has_more_path = _require_path("has_more_path", has_more_path)
         self.stop_after_empty_page = _require_bool("stop_after_empty_page", stop_after_empty_page)
+        if cursor_body_path is not None:
+            self.cursor_body_path = _require_path("cursor_body_path", cursor_body_path)
 
     def cursor(self, page: Page) -> Any:
         return lookup(page.body, self.cursor_path)
 
     def decide(self, ctx: PageContext) -> Step:
-        if _has_more(ctx.page, getattr(self, "has_more_path", None)) is False:
-            return Stop("has_more false")
+        if self.has_more_path is not None:
+            more = _has_more(ctx.page, self.has_more_path)
+            if more is None and lookup(ctx.page.body, self.has_more_path) is MISSING:
+                return Broken(f"{self.type}: no {self.has_more_path!r} (has_more_path) in the response")
+            if not more:
+                return Stop("has_more false")
         cursor = self.cursor(ctx.page)
         if not _present(cursor):
             return Stop("no next cursor")
         if isinstance(cursor, (dict, list)):
             return Broken(f"{self.type}: the cursor at {self.cursor_path!r} is not a string or number")
+        if self.cursor_body_path is not None:
+            return NextBody(self.cursor_body_path, cursor)
         return NextPage(with_query(ctx.page.url, {self.cursor_param: cursor}))
 
 

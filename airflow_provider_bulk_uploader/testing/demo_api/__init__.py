@@ -4,7 +4,7 @@ It plays the "remote API" for tests, the example DAGs and ``make demo``: it serv
 its own rate limit and authentication, injects seeded faults, and records every request's arrival
 time so tests can check what the *server* saw (e.g. a client-side rate limit measured at arrival).
 
-Endpoints (all ``GET``; auth, rate limit and recording apply to everything except ``/_*``):
+Endpoints (``GET`` unless said; auth, rate limit and recording apply to everything except ``/_*``):
 
 ``/``                  index: ``{"service": "demo-api", "endpoints": [...]}``
 ``/health``            ``{"status": "ok"}``
@@ -17,9 +17,12 @@ Endpoints (all ``GET``; auth, rate limit and recording apply to everything excep
 ``/status/{code}[?retry_after=V]`` respond with ``code``; ``V`` (seconds or HTTP-date) -> ``Retry-After``
 ``/flaky/{key}?fails=N[&status=503][&retry_after=V]``
                        the first ``N`` requests for ``key`` get ``status``, later ones 200 ``{"key": key}``
+                       (also ``POST``; ``status=0``: the connection is closed after the request was read)
 ``/slow?ms=N``         sleep ``N`` ms (capped at 60 s) then ``{"slept_ms": N}``
 ``/invalid-json``      200 with ``Content-Type: application/json`` and a body that is not JSON
-``/drop``              close the connection without any response
+``/drop``              close the connection without any response (``POST``: after reading the body)
+``/batch/items``       a batch lookup, ``GET ?ids=1,2,3`` or ``POST {"ids": [...]}``, at most
+                       ``batch_max_ids`` ids per request (else 400): see :mod:`.batch`
 ``/pages/{style}``     paginated data in every style (json_link, header_link, cursor, header_cursor,
                        offset, page_number; a looping cursor, a failing page): see :mod:`.pagination`
 ``/_stats``            counters (``?arrivals=1`` adds the arrival list, ``?window=S`` adds ``max_in_window``)

@@ -38,6 +38,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--auth-name", default=None, help="header / query parameter name")
     p.add_argument("--username", default="user", help="user name for --auth basic")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--batch-max-ids", type=int, default=100, help="ids per request /batch/items accepts")
     return p
 
 

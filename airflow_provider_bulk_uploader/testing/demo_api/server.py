@@ -17,6 +17,7 @@ from typing import Literal
 from aiohttp import web
 
 from ._http import json_response
+from .batch import DEFAULT_MAX_IDS, add_batch_routes
 from .cutoff import Cutoff
 from .pagination import add_pagination_routes
 from .stats import RequestRecord, Stats, max_in_window
@@ -27,7 +28,9 @@ DEFAULT_AUTH_NAME = {"header": "X-API-Key", "query": "api_key"}
 MAX_RECORDS = 10_000
 MAX_SLOW_MS = 60_000
 DROPPED = 0  # status recorded for /drop (no response was sent)
-_DATA_ROUTES = frozenset({"/items/{id}", "/records", "/pages/{style}"})  # what /_cutoff counts
+_DATA_ROUTES = frozenset(
+    {"/items/{id}", "/records", "/pages/{style}", "/batch/items"}
+)  # what /_cutoff counts
 _REDIRECT_CODES = {
     301: web.HTTPMovedPermanently,
     302: web.HTTPFound,
@@ -83,6 +86,7 @@ class DemoAPI:
         seed: seeds the fault decisions and record values.
         host, port: loopback address; port 0 picks a free port (see ``api.port``).
         record_requests: keep a ``RequestRecord`` per request in ``api.requests``.
+        batch_max_ids: ids per request the batch endpoint accepts (``/batch/items``, see :mod:`.batch`).
     """
 
     def __init__(
@@ -102,6 +106,7 @@ class DemoAPI:
         port: int = 0,
         record_requests: bool = True,
         allow_non_loopback: bool = False,
+        batch_max_ids: int = DEFAULT_MAX_IDS,
     ) -> None:
         if rate_limit is not None and rate_limit < 1:
             raise ValueError("rate_limit must be >= 1 (or None for no limit)")
@@ -128,6 +133,7 @@ class DemoAPI:
         self.host = host
         self.port = port
         self.record_requests = record_requests
+        self.batch_max_ids = batch_max_ids
 
         self.arrivals: list[float] = []
         self.requests: list[RequestRecord] = []
@@ -156,12 +162,16 @@ class DemoAPI:
         r.add_get("/items/{id}", self._item)
         r.add_get("/records", self._records)
         r.add_get("/redirect", self._redirect)
+        r.add_post("/redirect", self._redirect)
         r.add_get("/status/{code}", self._status)
         r.add_get("/flaky/{key}", self._flaky)
+        r.add_post("/flaky/{key}", self._flaky)
         r.add_get("/slow", self._slow)
         r.add_get("/invalid-json", self._invalid_json)
         r.add_get("/drop", self._drop)
+        r.add_post("/drop", self._drop)  # reads the body first: the server did receive the POST
         add_pagination_routes(r, self)
+        add_batch_routes(r, self)
         r.add_get("/_stats", self._stats_handler)
         r.add_post("/_reset", self._reset_handler)
         r.add_post("/_cutoff", self.cutoff.handler)
@@ -234,7 +244,10 @@ class DemoAPI:
         stats.in_flight += 1
         stats.max_in_flight = max(stats.max_in_flight, stats.in_flight)
         status = 500
+        body: bytes | None = None
         try:
+            if request.method not in ("GET", "HEAD") and request.body_exists:
+                body = await request.read()  # cached: the handler reads it again for free
             response: web.StreamResponse | None = None
             if route in _DATA_ROUTES:
                 cut = self.cutoff.verdict(request)
@@ -268,6 +281,7 @@ class DemoAPI:
                         dict(request.query),
                         dict(request.headers),
                         status,
+                        body,
                     )
                 )
 
@@ -412,6 +426,8 @@ class DemoAPI:
             headers = {}
             if "retry_after" in request.query:
                 headers["Retry-After"] = request.query["retry_after"]
+            if code == DROPPED:  # ?status=0: close without an answer, after reading the request
+                return await self._drop(request)
             return json_response({"error": "flaky", "attempt": nth + 1}, code, headers)
         return json_response({"key": key, "attempt": nth + 1})
 
@@ -451,6 +467,10 @@ class DemoAPI:
 
     def _value(self, n: int) -> float:
         return round(_unit_hash(self.seed, "value", n) * 1000, 3)
+
+    def value(self, n: int) -> float:
+        """The deterministic ``value`` of record ``n`` (what ``/items/{n}`` and ``/batch/items`` answer)."""
+        return self._value(n)
 
 
 class _DroppedResponse(web.Response):

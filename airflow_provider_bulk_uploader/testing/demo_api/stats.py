@@ -37,6 +37,7 @@ class RequestRecord:
     query: dict[str, str]
     headers: dict[str, str]
     status: int  # DROPPED (0) for /drop
+    body: bytes | None = None  # a POST/PUT/PATCH request's body
 
 
 @dataclass

@@ -22,6 +22,7 @@ def test_example_dags_load_with_zero_import_errors():
         "bulk_fetch_assets_consumer",
         "bulk_fetch_decorator",
         "bulk_fetch_paginated_daily",
+        "bulk_fetch_batch_lookup",
     }
 
 
@@ -50,4 +51,4 @@ def test_example_dags_serialize():
             else:  # what the operator renders and runs: every templated argument, unchanged
                 for name in task.template_fields:
                     assert getattr(got, name) == getattr(task, name), (task_id, name)
-    assert bulk_fetch_tasks == 5  # daily, mapped, xcom, assets producer, paginated daily
+    assert bulk_fetch_tasks == 6  # daily, mapped, xcom, assets producer, paginated daily, batch lookup
