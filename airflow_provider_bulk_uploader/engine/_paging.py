@@ -249,7 +249,7 @@ class PagedRun:
                 request,
             )
         if queued:
-            self._wake_for_queued()  # runs at the loop's next turn: after this worker took a page or suspended
+            self._wake_for_queued()  # at the loop's next turn: after this worker took a page or suspended
         # the body is queued for the store (synchronously, first thing in add) before a page queued after
         # it can be taken: the store sees a stream's pages in order
         await self.batcher.add_page(body, records, None if unit is None else PageSource(unit, number, after))

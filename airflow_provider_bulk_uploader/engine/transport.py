@@ -34,7 +34,7 @@ from .errors import StaleCredentialsError, TransportError
 from .redaction import redact_url
 from .requests import Request, check_graphql, encode_body
 from .responses import check_content_encoding, decode_json_response, to_fetch_error
-from .urls import Origin, append_query, origin_of
+from .urls import Origin, append_query, cached_origin, origin_of
 
 __all__ = ["AiohttpTransport"]
 
@@ -119,8 +119,8 @@ class AiohttpTransport:
         Credentials go only to hops on the origin of ``trusted_url`` (the stream's start URL), and only when
         the scope allows it: a ``next`` link to another origin is fetched without them, and so is every
         redirect hop off that origin."""
-        trusted = origin_of(trusted_url)
-        credentials = origin_of(url) == trusted and (self._scope is None or self._scope.allows(url))
+        trusted = cached_origin(trusted_url)  # parsed once per stream, not twice per page
+        credentials = cached_origin(url) == trusted and (self._scope is None or self._scope.allows(url))
         return await self._get(url, credentials, trusted)
 
     async def _get(self, url: str, credentials: bool, origin: Origin | None) -> tuple[Any, Mapping[str, str]]:
