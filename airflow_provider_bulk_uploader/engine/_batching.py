@@ -34,6 +34,16 @@ class Batcher:
         self.sources: list[Any] | None = [] if isinstance(store, ResumableStore) else None
         self.lock = asyncio.Lock()
         self.store_failed = False
+        hand_over = store.add_batch_from if self.sources is not None else getattr(store, "add_batch", None)
+        #: whether handing a batch over may suspend the caller (an ``async def`` store method)
+        self.async_store = inspect.iscoroutinefunction(hand_over) or inspect.iscoroutinefunction(
+            getattr(store, "add", None)
+        )
+
+    def may_suspend(self, records: int) -> bool:
+        """Whether adding a page of ``records`` records may suspend: it completes a batch for an async
+        store (the lock a running hand-over holds also suspends, but only behind an async store)."""
+        return self.async_store and self.records + records >= self.size
 
     async def add(self, item: Any, source: Any = None) -> None:
         """Queue one parsed body (fetched from URL ``source``) that is one record; hand over a full batch."""

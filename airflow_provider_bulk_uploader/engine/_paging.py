@@ -140,18 +140,26 @@ class PagedRun:
                 waiter.set_result(None)
                 n -= 1
 
-    def _wake_for_queued(self) -> None:
-        """After pages were queued: at the next turn of the loop, wake one parked worker per page still
-        waiting. The worker that queued a page usually takes it itself first (its store hand-over rarely
-        suspends), and then nobody is woken for nothing."""
-        if not self._wake_scheduled and self.idle:
+    def _wake_for_queued(self, records: int) -> None:
+        """After pages were queued by a worker that is about to hand its page of ``records`` to the store:
+        wake a parked worker for every queued page but the one this worker takes itself when it returns —
+        and, if the hand-over may suspend (an async store about to get a batch), check again at the loop's
+        next turn, so a page is not left waiting while the store writes."""
+        queue = self.queue
+        if not self.idle or not queue:
+            return
+        if len(queue) > 1 or isinstance(queue[0], _FanOut):  # (one next page: this worker's own)
+            self._wake(self._pending() - 1)
+        if self.idle and not self._wake_scheduled and self.batcher.may_suspend(records):
             self._wake_scheduled = True
             asyncio.get_running_loop().call_soon(self._wake_pending)
 
+    def _pending(self) -> int:
+        return sum(job.left if isinstance(job, _FanOut) else 1 for job in self.queue)
+
     def _wake_pending(self) -> None:
         self._wake_scheduled = False
-        pending = sum(job.left if isinstance(job, _FanOut) else 1 for job in self.queue)
-        self._wake(pending)
+        self._wake(self._pending())
 
     def _take(self, urls: Iterator[Any]) -> _Job | None:
         """The next page to fetch: a continuing stream's first, else a new stream's first page, else None."""
@@ -249,7 +257,7 @@ class PagedRun:
                 request,
             )
         if queued:
-            self._wake_for_queued()  # at the loop's next turn: after this worker took a page or suspended
+            self._wake_for_queued(records)
         # the body is queued for the store (synchronously, first thing in add) before a page queued after
         # it can be taken: the store sees a stream's pages in order
         await self.batcher.add_page(body, records, None if unit is None else PageSource(unit, number, after))
