@@ -119,7 +119,10 @@ class Gateway:
             return out
         for line in self.log_path.read_text(errors="replace").splitlines():
             parts = line.split()
+            # HAProxy logs the start-up probe (a connection closed without a request) as <BADREQ>
             if len(parts) >= 3 and parts[0].replace(".", "", 1).isdigit() and parts[1].isdigit():
+                if parts[2] == "<BADREQ>":
+                    continue
                 out.append((float(parts[0]), int(parts[1]), parts[2]))
         return out
 
