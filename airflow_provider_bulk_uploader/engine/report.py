@@ -81,6 +81,11 @@ class FetchReport:
     streams: list[StreamReport] = field(default_factory=list)
     #: whether the run was paginated (``UploadedData(paginator=...)``)
     paginated: bool = False
+    #: 429 and 503 answers (each retried under the policy, and counted in ``attempts``)
+    rejections: int = 0
+    #: with a rate limit: the lowest pace used, in requests per second — the declared rate unless rejections
+    #: made the limiter lower it (``Ratelimit(adaptive=True)``); ``None`` without a rate limit
+    effective_rate_min: float | None = None
 
     @property
     def requests_per_second(self) -> float:
@@ -112,6 +117,10 @@ class FetchReport:
             "failed": self.failed,
             "attempts": self.attempts,
             "elapsed_seconds": round(self.elapsed_seconds, 3),
+            "rejections": self.rejections,
+            "effective_rate_min": None
+            if self.effective_rate_min is None
+            else round(self.effective_rate_min, 3),
             "failures": [f.to_dict() for f in failures],
         }
         if self.paginated:
