@@ -12,6 +12,7 @@ concurrency ``--concurrency`` per variant, as a new user would (default retry po
 * ``declared``  ``Ratelimit(20, burst=<the gateway's, as the docs read it>)``
 * ``default``   ``Ratelimit(20)``: only N and T declared
 * ``2x``        ``Ratelimit(40)``: the declared quota twice what the gateway admits (defaults otherwise)
+* ``b<K>``      ``Ratelimit(20, burst=K)`` (``--variants b1,b2,b4,b8``: the measurement behind the default)
 
 Columns: records stored per second as a fraction of the gateway's rate (``delivered``), 429s the gateway
 answered, URLs lost (failed after the retry policy gave up), wall time.
@@ -59,6 +60,8 @@ def rate_for(variant: str, config: GatewayConfig, mode: str) -> Any:
         return Ratelimit(n, period, mode=mode)  # type: ignore[arg-type]
     if variant == "2x":
         return Ratelimit(2 * n, period, mode=mode)  # type: ignore[arg-type]
+    if variant.startswith("b") and variant[1:].isdigit():  # how the default burst was chosen
+        return Ratelimit(n, period, mode=mode, burst=int(variant[1:]))  # type: ignore[arg-type, call-arg]
     raise ValueError(f"unknown variant {variant!r}")
 
 

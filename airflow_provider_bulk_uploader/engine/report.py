@@ -117,15 +117,21 @@ class FetchReport:
             "failed": self.failed,
             "attempts": self.attempts,
             "elapsed_seconds": round(self.elapsed_seconds, 3),
-            "rejections": self.rejections,
-            "effective_rate_min": None
-            if self.effective_rate_min is None
-            else round(self.effective_rate_min, 3),
+            **self.rate_limit_dict(),
             "failures": [f.to_dict() for f in failures],
         }
         if self.paginated:
             out.update(self.pagination_dict(max_streams=max_streams))
         return out
+
+    def rate_limit_dict(self) -> dict[str, Any]:
+        """``rejections`` (429/503 answers) and ``effective_rate_min`` (requests per second, 3 decimals;
+        ``None`` without a rate limit): how the server's limit and the limiter's adaptation went."""
+        lowest = self.effective_rate_min
+        return {
+            "rejections": self.rejections,
+            "effective_rate_min": None if lowest is None else round(lowest, 3),
+        }
 
     def pagination_dict(self, *, max_streams: int | None = None) -> dict[str, Any]:
         """Pages and records in total and per stream (the first ``max_streams`` streams only, when given)."""

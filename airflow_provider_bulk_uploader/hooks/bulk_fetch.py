@@ -343,11 +343,16 @@ class BulkFetchHook(BaseHook):
         """The engine's rate limit for ``s``: a ``Ratelimit`` (task scope) or a ``RedisLimiter`` (shared)."""
         if not s.rate_limit_requests:
             return None
-        rate = Ratelimit(
-            s.rate_limit_requests,
-            timedelta(seconds=s.rate_limit_period_seconds),
-            mode=s.rate_limit_mode,  # type: ignore[arg-type]
-        )
+        try:
+            rate = Ratelimit(
+                s.rate_limit_requests,
+                timedelta(seconds=s.rate_limit_period_seconds),
+                mode=s.rate_limit_mode,  # type: ignore[arg-type]
+                burst=s.option("rate_limit_burst"),
+                adaptive=s.option("rate_limit_adaptive"),
+            )
+        except ValueError as exc:  # e.g. a burst above the requests per period in strict mode
+            raise BulkFetchConfigError(f"connection {self.bulk_fetch_conn_id!r}: {exc}") from None
         if s.rate_limit_scope != "shared":
             return rate
         params = self._redis_params

@@ -406,6 +406,7 @@ class BulkFetchOperator(DataAwareOutputsMixin, BaseOperator):
             "failed": report.failed,
             "attempts": report.attempts,
             "elapsed_seconds": round(report.elapsed_seconds, 3),
+            **report.rate_limit_dict(),
             "interval": interval.to_dict() if interval else None,
             "chunks": chunks,
             **output,

@@ -371,6 +371,8 @@ async def fetch_through(
     """Fetch ``/items/<id>`` for ``ids`` ids through ``gateway`` with ``rate_limit`` (a ``Ratelimit``), as a
     new user would (default retry policy), and count what the engine and the gateway saw. With ``seconds``,
     the URL generator stops yielding after that long (a bounded run of ``ids`` at most)."""
+    import aiohttp  # noqa: F401 - imported before the clock starts (the engine imports it on first use)
+
     from airflow_provider_bulk_uploader import ListStore, UploadedData
 
     store = ListStore()
