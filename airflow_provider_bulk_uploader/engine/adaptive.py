@@ -2,12 +2,13 @@
 
 A rejection (429, or 503) that does not say when to come back lowers the effective rate multiplicatively
 (x :data:`~.defaults.ADAPTIVE_DECREASE_FACTOR`, 0.7 as in the AWS SDKs' "adaptive" retry mode) and the
-burst with it. While no rejection comes the rate climbs back additively: quickly
-(:data:`~.defaults.ADAPTIVE_RECOVERY_PER_SECOND` of the declared rate per second) to just below the rate
-that was rejected (:data:`~.defaults.ADAPTIVE_MARGIN`), where it holds; after
-:data:`~.defaults.ADAPTIVE_PROBE_AFTER_SECONDS` without a rejection it climbs slowly
-(:data:`~.defaults.ADAPTIVE_PROBE_PER_SECOND`) toward the declared rate, never above it; the burst comes
-back when the rate is back at the declared one.
+burst with it. While no rejection comes the rate climbs back additively, quickly
+(:data:`~.defaults.ADAPTIVE_RECOVERY_PER_SECOND` of the declared rate per second), to the rate that was
+rejected — or, when that rate had been reached once already and was rejected again (so it is too high, not
+an unlucky moment: a request that met a busy server, a new connection), to just below it
+(:data:`~.defaults.ADAPTIVE_MARGIN`). There it holds; after :data:`~.defaults.ADAPTIVE_PROBE_AFTER_SECONDS`
+without a rejection it climbs slowly (:data:`~.defaults.ADAPTIVE_PROBE_PER_SECOND`) toward the declared
+rate, never above it; the burst comes back when the rate is back at the declared one.
 
 A rejection of a request that was sent before (or at) the last decrease is no new signal (it was sent at
 the old rate, like a second loss in the same TCP window): it lowers nothing.
@@ -37,6 +38,7 @@ class AdaptiveRate:
     """
 
     __slots__ = (
+        "below",
         "burst",
         "ceiling",
         "declared_burst",
@@ -78,6 +80,8 @@ class AdaptiveRate:
         self.low = self.ceiling = self.declared_rate
         #: the burst since the last decrease (the declared one once the rate is back)
         self.burst = self.declared_burst
+        #: whether the rate climbs back to just below ``ceiling`` (it was rejected there twice) or to it
+        self.below = False
         #: clock reading of the last decrease (``-inf``: never lowered)
         self.since = -math.inf
         #: the lowest rate used so far, and how many times the rate was lowered
@@ -94,13 +98,18 @@ class AdaptiveRate:
         if not self.decreases:
             return self.declared_rate
         declared, step = self.declared_rate, self.recovery * self.declared_rate
-        target = max(self.low, self.ceiling * (1.0 - self.margin))
+        target = self.target
         elapsed = now - self.since
         rate = self.low + step * elapsed
         if rate >= target:
             reached = (target - self.low) / step
             rate = target + self.probe * declared * max(0.0, elapsed - reached - self.probe_after)
         return min(declared, rate)
+
+    @property
+    def target(self) -> float:
+        """The rate the climb after the last decrease holds at (requests per second)."""
+        return max(self.low, self.ceiling * (1.0 - self.margin) if self.below else self.ceiling)
 
     def burst_at(self, now: float) -> int:
         """The effective burst at ``now``: the lowered one until the rate is back at the declared rate."""
@@ -114,6 +123,8 @@ class AdaptiveRate:
         if sent_at <= self.since:
             return False
         current, burst = self.rate_at(now), self.burst_at(now)
+        # rejected again once back at the rate of the last rejection: that rate is too high
+        self.below = self.decreases > 0 and current >= self.target * (1.0 - 1e-9)
         self.ceiling = current
         self.low = max(self.floor, min(current, current * self.decrease))
         self.burst = max(1, int(burst * self.decrease))

@@ -242,6 +242,11 @@ class _PacedLimiter:
             if waiter.done() and not waiter.cancelled():
                 self.release()  # it was ours already: give it back (it counts as used)
             raise  # a cancelled waiter still queued is skipped by _hand_out
+        # a waiter resumes a little after its grant (later on a busy loop): pace the next one from when
+        # this one really leaves, or the two could reach the server closer than one interval apart
+        after = loop.time() + self._interval
+        if after > self._tat:
+            self._tat = after
 
     def release(self, ticket: Any = None) -> None:
         """Nothing to give back here (a bucket counts sends); :class:`SlotLimiter` gives its slot back."""
