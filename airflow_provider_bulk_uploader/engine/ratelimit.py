@@ -208,6 +208,8 @@ class _PacedLimiter:
         self._tat = -math.inf
         #: loop time before which nothing leaves (a pause)
         self._hold = -math.inf
+        #: the shortest round trip seen, send to answer (seconds)
+        self._rtt = math.inf
         self._adapt: AdaptiveRate | None = (
             AdaptiveRate(rate.requests_per_second, self._declared_burst) if rate.adaptive else None
         )
@@ -222,9 +224,9 @@ class _PacedLimiter:
 
     # -- Limiter ---------------------------------------------------------------------------------------
 
-    async def acquire(self) -> None:
+    async def acquire(self) -> float:
         """Wait until the pace (and, in strict mode, a free slot) lets a request leave; take it. Pair with
-        exactly one :meth:`release`."""
+        exactly one :meth:`release` of the ticket returned (the loop time the request left)."""
         loop = asyncio.get_running_loop()
         if not self._waiters:
             now = loop.time()
@@ -232,7 +234,7 @@ class _PacedLimiter:
                 self._follow(now)
             if now >= self._tat - self._tolerance and now >= self._hold and self._capacity_at(now) <= now:
                 self._take(now)
-                return
+                return now
         waiter: asyncio.Future[None] = loop.create_future()
         self._waiters.append(waiter)
         self._hand_out(loop)
@@ -244,12 +246,16 @@ class _PacedLimiter:
             raise  # a cancelled waiter still queued is skipped by _hand_out
         # a waiter resumes a little after its grant (later on a busy loop): pace the next one from when
         # this one really leaves, or the two could reach the server closer than one interval apart
-        after = loop.time() + self._interval
-        if after > self._tat:
-            self._tat = after
+        now = loop.time()
+        if now + self._interval > self._tat:
+            self._tat = now + self._interval
+        return now
 
     def release(self, ticket: Any = None) -> None:
-        """Nothing to give back here (a bucket counts sends); :class:`SlotLimiter` gives its slot back."""
+        """The response (or error) of the request that left at loop time ``ticket`` has arrived (nothing to
+        give back: a bucket counts sends; :class:`SlotLimiter` gives its slot back)."""
+        if ticket is not None:
+            self._answered(ticket, asyncio.get_running_loop().time())
 
     def pause(self, seconds: float) -> None:
         """Hold every request back for ``seconds`` from now; then they resume paced (no burst credit)."""
@@ -338,6 +344,21 @@ class _PacedLimiter:
             self._tat += tolerance - self._tolerance
             self._tolerance = tolerance
 
+    def _answered(self, sent: float, now: float) -> None:
+        """A request that left at ``sent`` was answered at ``now``: it reached the server no later than
+        ``now`` minus the shortest round trip seen so far (``now`` itself for the first answer, whose round
+        trip included opening a connection), so the next request waits until one interval after that.
+        What it catches: a first request that reached the server late (a new connection, TLS) and a request
+        that met a busy server — each would make the next one arrive early for a meter without tolerance
+        (nginx without ``burst``). Only binding at latencies below the interval; at higher latencies the
+        next request has left before this answer comes."""
+        rtt = now - sent
+        shortest = self._rtt
+        self._rtt = rtt if rtt < shortest else shortest
+        after = now - (0.0 if shortest == math.inf else shortest) + self._interval
+        if after > self._tat:
+            self._tat = after
+
     def _hold_until(self, until: float, loop: asyncio.AbstractEventLoop) -> None:
         """No request before ``until``, then one per interval: the burst credit is used up."""
         if until > self._hold:
@@ -405,7 +426,10 @@ class SlotLimiter(_PacedLimiter):
     def release(self, ticket: Any = None) -> None:
         """Give a slot back after the response (or the error) has arrived; reusable ``period`` later."""
         loop = asyncio.get_running_loop()
-        self._ready_at.append(loop.time() + self.period)
+        now = loop.time()
+        self._ready_at.append(now + self.period)
+        if ticket is not None:
+            self._answered(ticket, now)
         if self._waiters:
             self._hand_out(loop)
 

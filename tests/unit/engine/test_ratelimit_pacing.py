@@ -410,3 +410,30 @@ def test_a_quota_declared_twice_too_high_converges_and_the_rejections_stop(mode,
     summary = report.to_dict()
     assert summary["rejections"] == report.rejections
     assert summary["effective_rate_min"] == round(report.effective_rate_min, 3)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_a_late_answer_delays_the_next_send_by_as_much(mode):
+    """At latencies below the interval an answer that comes late says the request reached the server late
+    (a new connection, a busy server): the next one is paced from there, not from when it left — or a meter
+    without tolerance (nginx without burst) would see the two closer than one interval."""
+
+    async def scenario():
+        loop = asyncio.get_running_loop()
+        limiter = new_limiter(Ratelimit(20, mode=mode, burst=1))
+        sent, answered = [], []
+        # the first opens a connection, the fourth meets a busy server
+        for rtt in (0.015, 0.001, 0.001, 0.011, 0.001):
+            ticket = await limiter.acquire()
+            sent.append(loop.time())
+            await asyncio.sleep(rtt)
+            answered.append(loop.time())
+            limiter.release(ticket)
+        return sent, answered
+
+    sent, answered = run_virtual(scenario())
+    gaps = [b - a for a, b in pairwise(sent)]
+    assert gaps[0] == pytest.approx(0.015 + 0.05)  # after the first answer, not after the first send
+    assert gaps[1] == pytest.approx(0.05 + 0.001 - 0.001)  # shortest round trip 1 ms: one interval
+    assert gaps[2] == pytest.approx(0.05)
+    assert gaps[3] == pytest.approx(0.05 + 0.010)  # 10 ms later than the shortest round trip
