@@ -431,7 +431,7 @@ def test_a_late_answer_delays_the_next_send_by_as_much(mode):
             limiter.release(ticket)
         return sent, answered
 
-    sent, answered = run_virtual(scenario())
+    sent, _answered = run_virtual(scenario())
     gaps = [b - a for a, b in pairwise(sent)]
     assert gaps[0] == pytest.approx(0.015 + 0.05)  # after the first answer, not after the first send
     assert gaps[1] == pytest.approx(0.05 + 0.001 - 0.001)  # shortest round trip 1 ms: one interval
