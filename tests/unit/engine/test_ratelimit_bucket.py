@@ -1,6 +1,7 @@
-"""``Ratelimit(mode="bucket")``: aiolimiter's token bucket on a virtual clock (a burst of N, then N per
-period counted at send time, more than N/(T+latency) at high latency), and what stays the same: the seed
-README's ``Ratelimit(num_requests=..., period=...)``, retries and the shared 429 cool-down."""
+"""``Ratelimit(mode="bucket")``: the token bucket on a virtual clock (with ``burst=N``: a burst of N, then N
+per period counted at send time, more than N/(T+latency) at high latency), and what stays the same: the
+seed README's ``Ratelimit(num_requests=..., period=...)``, retries and the shared 429 cool-down. Paced
+sends with a smaller burst: test_ratelimit_pacing.py."""
 
 from __future__ import annotations
 
@@ -20,8 +21,9 @@ from .virtual_clock import VirtualTimeLoop
 
 
 class _TickingLoop(VirtualTimeLoop):
-    """A virtual clock that moves at least 1 µs per timer: aiolimiter re-arms its timer at
-    ``last_check + needed / rate``, which float rounding can make equal to now (a real clock moves on)."""
+    """A virtual clock that moves at least 1 µs per timer (a real clock moves on; written for aiolimiter,
+    which re-armed its timer at a time float rounding could make equal to now, and kept: a limiter must not
+    depend on time standing still)."""
 
     def _run_once(self) -> None:
         scheduled = self._scheduled  # type: ignore[attr-defined]
