@@ -2,20 +2,26 @@
 
 A rejection (429, or 503) that does not say when to come back lowers the effective rate multiplicatively
 (x :data:`~.defaults.ADAPTIVE_DECREASE_FACTOR`, 0.7 as in the AWS SDKs' "adaptive" retry mode) and the
-burst with it. While no rejection comes the rate climbs back additively, quickly
-(:data:`~.defaults.ADAPTIVE_RECOVERY_PER_SECOND` of the declared rate per second), to the rate that was
-rejected — or, when that rate had been reached once already and was rejected again (so it is too high, not
-an unlucky moment: a request that met a busy server, a new connection), to just below it
-(:data:`~.defaults.ADAPTIVE_MARGIN`). There it holds; after :data:`~.defaults.ADAPTIVE_PROBE_AFTER_SECONDS`
-without a rejection it climbs slowly (:data:`~.defaults.ADAPTIVE_PROBE_PER_SECOND`) toward the declared
-rate, never above it; the burst comes back when the rate is back at the declared one.
+burst with it. While no rejection comes the rate climbs back additively, in three steps:
+
+1. quickly (:data:`~.defaults.ADAPTIVE_RECOVERY_PER_SECOND` of the declared rate per second) back to the
+   rate that was rejected — or, when the rejection came at (or beyond) the rate the previous climb had
+   gone back to, so that rate is too high and not an unlucky moment (a request that met a busy gateway, a
+   new connection), to just below it (:data:`~.defaults.ADAPTIVE_MARGIN`);
+2. there it holds for :data:`~.defaults.ADAPTIVE_PROBE_AFTER_SECONDS` when the limit was found that way;
+3. then it probes upward (:data:`~.defaults.ADAPTIVE_PROBE_PER_SECOND` of the declared rate per second;
+   at once after an unconfirmed rejection) until the next rejection or the declared rate, never above it.
+   The burst comes back when the rate is back at the declared one.
 
 A rejection of a request that was sent before (or at) the last decrease is no new signal (it was sent at
-the old rate, like a second loss in the same TCP window): it lowers nothing.
+the old rate, like a second loss in the same TCP window): it lowers nothing. Rejections that keep coming
+after a decrease (a meter that remembers a period, as HAProxy's, and counts the rejected requests too)
+keep lowering it: the fastest way out of such a meter's penalty is to send little; the probe finds the
+limit again from below.
 
 :class:`AdaptiveRate` is plain state and arithmetic of clock readings (no asyncio, no I/O), so that a
 limiter shared through Redis can apply the same rules to a state kept there (see ``rate_at`` and
-``on_rejection``: a few multiplications and one comparison).
+``on_rejection``: a few multiplications and comparisons).
 """
 
 from __future__ import annotations
@@ -102,8 +108,8 @@ class AdaptiveRate:
         elapsed = now - self.since
         rate = self.low + step * elapsed
         if rate >= target:
-            reached = (target - self.low) / step
-            rate = target + self.probe * declared * max(0.0, elapsed - reached - self.probe_after)
+            beyond = elapsed - (target - self.low) / step - (self.probe_after if self.below else 0.0)
+            rate = target + self.probe * declared * max(0.0, beyond)
         return min(declared, rate)
 
     @property

@@ -53,13 +53,13 @@ RATE_LIMIT_ADAPTIVE = True
 #: by this (the AWS SDKs' adaptive mode uses 0.7) ...
 ADAPTIVE_DECREASE_FACTOR = 0.7
 #: ... then the pace climbs back by this share of the declared rate per second, to the rate at which the
-#: rejection came (to this share below it when it came there a second time), where it holds ...
+#: rejection came (to this share below it when it came there again: the limit is there) ...
 ADAPTIVE_RECOVERY_PER_SECOND = 1.0
 ADAPTIVE_MARGIN = 0.05
-#: ... for this many seconds without a rejection, then climbs by this share of the declared rate per second
-#: toward the declared rate (never above it).
-ADAPTIVE_PROBE_AFTER_SECONDS = 30.0
-ADAPTIVE_PROBE_PER_SECOND = 0.02
+#: ... holds there this many seconds when the limit was found so, and then probes upward by this share of the
+#: declared rate per second (at once after a single rejection), up to the declared rate, never above it.
+ADAPTIVE_PROBE_AFTER_SECONDS = 10.0
+ADAPTIVE_PROBE_PER_SECOND = 0.1
 #: The pace is never lowered below this share of the declared rate.
 ADAPTIVE_MIN_RATE_FRACTION = 0.05
 #: How a rate limit is enforced: ``strict`` slots (at most N arrivals in any window) or a token ``bucket``.

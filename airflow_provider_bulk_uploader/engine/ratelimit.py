@@ -54,6 +54,8 @@ __all__ = [
     "new_limiter",
 ]
 
+#: Weight of a new round trip in the smoothed one (TCP's SRTT uses 1/8).
+_RTT_GAIN = 0.125
 #: ``strict``: paced, and at most N arrivals in any window T (slots); ``bucket``: paced (a token bucket).
 RatelimitMode = Literal["strict", "bucket"]
 RATELIMIT_MODES: tuple[RatelimitMode, ...] = defaults.RATE_LIMIT_MODES
@@ -208,7 +210,7 @@ class _PacedLimiter:
         self._tat = -math.inf
         #: loop time before which nothing leaves (a pause)
         self._hold = -math.inf
-        #: the shortest round trip seen, send to answer (seconds)
+        #: the usual round trip, send to answer (seconds; smoothed)
         self._rtt = math.inf
         self._adapt: AdaptiveRate | None = (
             AdaptiveRate(rate.requests_per_second, self._declared_burst) if rate.adaptive else None
@@ -345,17 +347,18 @@ class _PacedLimiter:
             self._tolerance = tolerance
 
     def _answered(self, sent: float, now: float) -> None:
-        """A request that left at ``sent`` was answered at ``now``: it reached the server no later than
-        ``now`` minus the shortest round trip seen so far (``now`` itself for the first answer, whose round
-        trip included opening a connection), so the next request waits until one interval after that.
-        What it catches: a first request that reached the server late (a new connection, TLS) and a request
-        that met a busy server — each would make the next one arrive early for a meter without tolerance
-        (nginx without ``burst``). Only binding at latencies below the interval; at higher latencies the
-        next request has left before this answer comes."""
+        """A request that left at ``sent`` was answered at ``now``: an answer later than the usual round
+        trip (a smoothed average, as TCP's SRTT) says it reached the server that much later than it left,
+        so the next request waits until one interval after that (after the first answer, whose round trip
+        included opening a connection: one interval after ``now``). What it catches: a first request that
+        reached the server late (a new connection, TLS) and a request that met a busy server — each would
+        make the next one arrive early for a meter without tolerance (nginx without ``burst``). Only binding
+        at latencies below the interval: at higher latencies the next request has left before this answer
+        comes. (Not the shortest round trip: a 429 from a gateway comes back faster than a real answer.)"""
         rtt = now - sent
-        shortest = self._rtt
-        self._rtt = rtt if rtt < shortest else shortest
-        after = now - (0.0 if shortest == math.inf else shortest) + self._interval
+        usual = self._rtt
+        self._rtt = rtt if usual == math.inf else usual + (rtt - usual) * _RTT_GAIN
+        after = now - (0.0 if usual == math.inf else usual) + self._interval
         if after > self._tat:
             self._tat = after
 
