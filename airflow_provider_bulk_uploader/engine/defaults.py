@@ -47,6 +47,10 @@ RATE_LIMIT_PERIOD_SECONDS = 1.0
 #: sends are paced ``period / num_requests`` apart. Chosen by measurement against nginx and HAProxy
 #: (docs/rate-limits.md): a burst that only a gateway with a burst of its own accepts costs 429s elsewhere.
 RATE_LIMIT_BURST = 1
+#: ... or, when more, as many as the declared rate sends in this many seconds: the loop's timers wake up at
+#: millisecond precision, so above 1000 requests per second sends would leave in clumps anyway — declared,
+#: they leave without a timer each (what ``Ratelimit(10**6)``, "no limit", needs to cost nothing).
+RATE_LIMIT_BURST_SECONDS = 0.001
 #: Whether a rate limit adapts (``Ratelimit(adaptive=...)``, connection extra ``rate_limit_adaptive``).
 RATE_LIMIT_ADAPTIVE = True
 #: Adaptation (:mod:`.adaptive`, AIMD): a 429/503 without a when-to-come-back multiplies the pace and burst

@@ -71,10 +71,10 @@ class Ratelimit:
         counted at send time (:class:`BucketLimiter`), for APIs that meter with a bucket.
     :param burst: requests that may leave back to back (GCRA tolerance ``burst - 1`` emission intervals of
         ``period / num_requests``); read it from the gateway: nginx ``limit_req`` without ``burst`` -> 1,
-        with ``burst=B`` -> B; a token bucket of capacity C -> C. ``None`` (default):
-        ``min(num_requests, defaults.RATE_LIMIT_BURST)``, safe against every meter measured (see
-        docs/rate-limits.md). ``burst=num_requests`` is the behaviour before pacing (all at once). In
-        ``strict`` mode at most ``num_requests``.
+        with ``burst=B`` -> B; a token bucket of capacity C -> C. ``None`` (default): 1, safe against every
+        meter measured (see docs/rate-limits.md) — above 1000 requests per second what one millisecond
+        holds (:attr:`effective_burst`). ``burst=num_requests`` is the behaviour before pacing (all at
+        once). In ``strict`` mode at most ``num_requests``.
     :param adaptive: lower the pace and burst after a 429/503 that does not say when to come back, and climb
         back while none comes (never above ``num_requests`` per ``period``); default ``True``. ``False``: a
         429 without ``Retry-After`` pauses every request for ``defaults.PAUSE_AFTER_429_SECONDS`` instead.
@@ -124,10 +124,13 @@ class Ratelimit:
 
     @property
     def effective_burst(self) -> int:
-        """``burst``, or the default when ``None``: ``min(num_requests, defaults.RATE_LIMIT_BURST)``."""
+        """``burst``, or the default when ``None``: 1 (``defaults.RATE_LIMIT_BURST``) — or, above 1000
+        requests per second, what one millisecond holds (``defaults.RATE_LIMIT_BURST_SECONDS``) — at most
+        ``num_requests``."""
         if self.burst is not None:
             return self.burst
-        return min(self.num_requests, defaults.RATE_LIMIT_BURST)
+        per_timer_tick = int(self.requests_per_second * defaults.RATE_LIMIT_BURST_SECONDS)
+        return min(self.num_requests, max(defaults.RATE_LIMIT_BURST, per_timer_tick))
 
     def describe(self) -> str:
         """E.g. ``20/1 s strict, burst 1, adaptive`` (for log lines)."""

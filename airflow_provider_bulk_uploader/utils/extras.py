@@ -194,9 +194,9 @@ EXTRA_FIELDS: tuple[ExtraField, ...] = (
         "Requests that may leave back to back; sustained sends are spaced period / requests apart. Read "
         "it from the API's gateway: nginx limit_req without burst -> 1, with burst=B -> B; a token bucket "
         "of capacity C (AWS API Gateway's burst, Stripe) -> C; a sliding window or a rate estimate "
-        f"(HAProxy) -> 1. Empty = {defaults.RATE_LIMIT_BURST} (paced), safe against every gateway "
-        "measured; = the requests per period sends them all at once. In 'strict' mode at most the "
-        "requests per period (a larger bucket is mode 'bucket').",
+        f"(HAProxy) -> 1. Empty = {defaults.RATE_LIMIT_BURST} (paced; above 1000 requests/s what 1 ms "
+        "holds), safe against every gateway measured; = the requests per period sends them all at once. "
+        "In 'strict' mode at most the requests per period (a larger bucket is mode 'bucket').",
         minimum=1,
         maximum=defaults.MAX_RATE_LIMIT_REQUESTS,
         overridable=True,

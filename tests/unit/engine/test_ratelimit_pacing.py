@@ -65,6 +65,9 @@ def test_burst_defaults_to_a_small_paced_burst_and_is_validated_naming_the_value
     assert Ratelimit(20, burst=5).effective_burst == 5
     assert Ratelimit(20).emission_interval == pytest.approx(0.05)
     assert Ratelimit(20).adaptive is True
+    # above 1000/s the loop's millisecond timers could not space sends finer: one millisecond's worth
+    assert Ratelimit(5000).effective_burst == 5 and Ratelimit(10**6).effective_burst == 1000
+    assert Ratelimit(2000, timedelta(seconds=2)).effective_burst == 1
     assert Ratelimit(200, mode="bucket", burst=5000).effective_burst == 5000  # AWS: rate 200, burst 5000
     with pytest.raises(ValueError, match=r"Ratelimit burst must be an int >= 1.*got 0"):
         Ratelimit(20, burst=0)
