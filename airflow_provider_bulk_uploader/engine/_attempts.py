@@ -3,13 +3,13 @@ retry policy after a first failure — ending in the parsed body or a :class:`~.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from typing import Any
 
 from tenacity import AsyncRetrying, RetryError
 
-from . import defaults
 from ._types import FAILED, Fetch
 from .errors import AuthenticationError, FetchError, LongWait, RateLimitBackendError, StaleCredentialsError
 from .ratelimit import Limiter
@@ -17,7 +17,7 @@ from .redaction import redact_url
 from .report import Failure, FetchReport
 from .requests import resend_safe
 from .responses import to_fetch_error
-from .retries import CoolDown
+from .retries import CoolDown, after_rejection
 
 __all__ = ["FAILED", "Attempts"]
 
@@ -51,6 +51,8 @@ class Attempts:
         self.default_policy = default_policy
         self.max_wait = max_wait
         self.debug = logger.isEnabledFor(logging.DEBUG)
+        if limiter is not None:  # lowered by after_rejection when the limiter adapts
+            report.effective_rate_min = limiter.rate.requests_per_second
 
     async def fetch(
         self,
@@ -98,6 +100,7 @@ class Attempts:
             if limiter is not None:
                 ticket = await limiter.acquire()
         started = time.monotonic() if self.debug else 0.0
+        sent = asyncio.get_running_loop().time()
         try:
             self.report.attempts += 1
             data = await fetch(url)
@@ -105,13 +108,8 @@ class Attempts:
             raise  # no credentials for any request: the run stops
         except Exception as exc:
             error = to_fetch_error(exc, url, method)
-            if error.status == 429 or (error.status == 503 and error.retry_after is not None):
-                pause = (
-                    error.retry_after if error.retry_after is not None else defaults.PAUSE_AFTER_429_SECONDS
-                )
-                cooldown.pause(pause)
-                if limiter is not None:
-                    limiter.pause(pause)  # every process sharing the limiter's budget
+            if error.status in (429, 503):  # a pause for everyone, or a lower pace (retries.after_rejection)
+                after_rejection(error, sent, cooldown=cooldown, limiter=limiter, report=self.report)
             if self.max_wait is not None and error.requested_wait is not None:
                 self._check_wait(error.requested_wait, error.url)
             if self.debug:

@@ -173,13 +173,16 @@ class UploadedData:
 
     def _log_start(self, run: Run, total: int | None) -> None:
         spec = self.spec
+        rate = spec.describe_rate_limit()
+        if spec.rate_limit is not None:
+            rate += f" ({spec.describe_pacing()})"
+        if self.limiter is not None:
+            rate += f" via {self.limiter!r}"
         logger.info(
             "bulk fetch: %s URLs, concurrency %d, rate limit %s, backend %s",
             total if total is not None else "unknown number of",
             run.concurrency,
-            spec.describe_rate_limit()
-            if self.limiter is None
-            else f"{spec.describe_rate_limit()} ({self.limiter!r})",
+            rate,
             "aiohttp (fast path)" if run.fast else "httpx",
         )
         if spec.paginator is not None:

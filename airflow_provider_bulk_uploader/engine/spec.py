@@ -207,6 +207,10 @@ class FetchSpec:
         text = self.rate_limit.describe()
         return f"{text}, shared key {self.rate_limit_key!r}" if self.shared else text
 
+    def describe_pacing(self) -> str:
+        """E.g. ``burst 1, adaptive`` (how sends are spaced; ``""`` without a rate limit)."""
+        return "" if self.rate_limit is None else self.rate_limit.describe_pacing()
+
     def with_origins(self, origins: Iterable[str] | None) -> FetchSpec:
         """A copy whose credentials may go to ``origins`` (``None``: each request's own origin)."""
         return self.replace(credential_origins=None if origins is None else tuple(origins))

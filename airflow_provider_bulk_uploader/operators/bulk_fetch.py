@@ -423,13 +423,14 @@ class BulkFetchOperator(DataAwareOutputsMixin, BaseOperator):
         if spec.shared:
             rate += f" on redis connection {settings.redis_conn_id!r}"
         self.log.info(
-            "Bulk fetch: %d %s (%d chunk(s)) into %r; rate limit %s, concurrency %d",
+            "Bulk fetch: %d %s (%d chunk(s)) into %r; rate limit %s, concurrency %d%s",
             len(urls),
             "requests" if spec.paginator is None else "paginated streams",
             len(plan.chunks),
             store,
             rate,
             spec.concurrency_for(len(urls)),
+            f"; pacing: {spec.describe_pacing()}" if spec.rate_limit is not None else "",
         )
 
     def _run(
@@ -550,6 +551,7 @@ class BulkFetchOperator(DataAwareOutputsMixin, BaseOperator):
             "failed": report.failed,
             "attempts": report.attempts,
             "elapsed_seconds": round(report.elapsed_seconds, 3),
+            **report.rate_limit_dict(),
             "interval": interval.to_dict() if interval else None,
             "chunks": chunks,
             **output,
