@@ -191,3 +191,12 @@ MORE_NEXT = (
 )  # fmt: skip
 #: Streams listed one by one in the operator's summary XCom and manifest (the totals cover all of them).
 SUMMARY_STREAMS = 50
+
+# -- metrics (the Airflow layer's utils/metrics.py, through Airflow's Stats) ------------------------------
+#: Every metric's name starts with this (``bulk_fetch.requests`` ...), under Airflow's own ``statsd_prefix``.
+METRICS_PREFIX = "bulk_fetch"
+#: Seconds between two flushes of a task's counters to Airflow's ``Stats`` (and at the end of the run).
+METRICS_FLUSH_SECONDS = 5.0
+#: Request latencies sent per flush at most (a uniform sample of that interval's requests): the cost of the
+#: latency timer is bounded whatever the request rate.
+METRICS_LATENCY_SAMPLES = 20
