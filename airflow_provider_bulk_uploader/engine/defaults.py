@@ -200,3 +200,13 @@ METRICS_FLUSH_SECONDS = 5.0
 #: Request latencies sent per flush at most (a uniform sample of that interval's requests): the cost of the
 #: latency timer is bounded whatever the request rate.
 METRICS_LATENCY_SAMPLES = 20
+
+# -- the "Bulk fetch budgets" page (plugins/budgets.py, engine/shared/snapshot.py) -------------------------
+#: Keys a budget listing scans at most (SCAN ... COUNT 1000) before it says it is truncated.
+BUDGETS_SCAN_MAX_KEYS = 100_000
+#: Budgets listed at most per Redis database.
+BUDGETS_MAX_LISTED = 200
+#: Seconds between two refreshes of the page (its script polls the JSON endpoint).
+BUDGETS_REFRESH_SECONDS = 3.0
+#: Seconds one Redis call of the page may take (connect and read).
+BUDGETS_REDIS_TIMEOUT_SECONDS = 2.0

@@ -80,7 +80,7 @@ def airflow_stats() -> Any:
     except ImportError:  # pragma: no cover - an SDK without the module
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            from airflow.stats import Stats  # type: ignore[no-redef]
+            from airflow.stats import Stats
     return Stats
 
 
