@@ -21,6 +21,7 @@ from airflow_provider_bulk_uploader.engine.shared.snapshot import (
 )
 from airflow_provider_bulk_uploader.engine.shared_ratelimit import RedisLimiter
 from tests.support.redis import redis_or_skip
+from tests.support.shared_limit import mark_unused
 
 pytestmark = [pytest.mark.integration, pytest.mark.redis]
 
@@ -39,19 +40,10 @@ def client(server):
     client.close()
 
 
-def unused(client, key: str, n: int) -> None:
-    """Make ``key`` a budget of ``n`` slots last used a day ago on this server: it starts free (a new key on a
-    server up for less than a period + a lease starts used for a period, lua/budget.lua)."""
-    now = int(client.time()[0])
-    run = client.info("server")["run_id"]
-    meta = f"{defaults.SHARED_KEY_PREFIX}{{{key}}}:meta"
-    client.hset(meta, mapping={"n": n, "run": run, "lease": 1, "last": (now - 86_400) * 1_000_000})
-
-
 async def test_two_limiters_on_one_key(server, client) -> None:
     rate = Ratelimit(4, timedelta(seconds=60))
     key = "vendor:{eu}"  # a colon and braces in the name
-    unused(client, key, 4)
+    mark_unused(client, key, 4)
     first = RedisLimiter(rate, server.url, key)
     second = RedisLimiter(rate, server.url, key)
     try:
@@ -94,10 +86,7 @@ async def test_two_limiters_on_one_key(server, client) -> None:
 
 
 async def test_a_bucket(server, client) -> None:
-    client.hset(
-        f"{defaults.SHARED_KEY_PREFIX}{{bucket-key}}:meta",
-        mapping={"run": client.info("server")["run_id"], "last": (int(client.time()[0]) - 86_400) * 10**6},
-    )  # last used a day ago: a full bucket
+    mark_unused(client, "bucket-key")  # last used a day ago: a full bucket
     limiter = RedisLimiter(Ratelimit(10, timedelta(seconds=10), mode="bucket"), server.url, "bucket-key")
     try:
         for _ in range(6):
@@ -114,7 +103,7 @@ async def test_the_listing_finds_every_family_and_nothing_else(server, client) -
     client.set("bulkfetch:ratelimit:not-a-family", 1)
     client.set("something:else", 1)
     client.hset("bulkfetch:ratelimit:{old}:meta", mapping={"n": 3, "last": 1})  # an old strict budget
-    unused(client, "a:b}c", 2)
+    mark_unused(client, "a:b}c", 2)
     limiter = RedisLimiter(Ratelimit(2, timedelta(seconds=1)), server.url, "a:b}c")
     try:
         await limiter.acquire()
