@@ -15,26 +15,11 @@ increments in memory; the counters go to ``Stats`` every :data:`~..engine.defaul
 most :data:`~..engine.defaults.METRICS_LATENCY_SAMPLES` requests per flush (reservoir sampling), so the
 metrics' share of a request's CPU does not grow with the request rate.
 
-=============================== ======= ==========================================================
-name                            type    what
-=============================== ======= ==========================================================
-``bulk_fetch.requests``         counter requests sent, retries included (tag ``method``)
-``bulk_fetch.responses.2xx`` …  counter responses by status class (``1xx`` … ``5xx``)
-``bulk_fetch.transport_errors`` counter requests that got no response (timeout, refused, dropped)
-``bulk_fetch.rejections``       counter 429 and 503 answers (tag ``status``)
-``bulk_fetch.retries``          counter requests sent again for the same URL
-``bulk_fetch.failures``         counter requests that failed for good (after their retries)
-``bulk_fetch.records``          counter records stored (object storage: written in parts; XCom: pushed)
-``bulk_fetch.bytes``            counter bytes stored (object storage: part files as written, compressed;
-                                        XCom: the records' compact JSON)
-``bulk_fetch.request_seconds``  timer   request latency, send to parsed body (sampled; a timer's unit
-                                        is the backend's: milliseconds for StatsD and Airflow's OTel)
-``bulk_fetch.budget_wait_seconds`` gauge mean seconds a request waited for the rate budget (its slot or
-                                        token, shared or not, and any cool-down after a 429) over the
-                                        last flush interval
-``bulk_fetch.effective_rate``   gauge   requests per second the limiter paces at now, after adaptation
-                                        (only when the limiter exposes ``effective_rate``)
-=============================== ======= ==========================================================
+The names, types and meanings are in ``docs/observability.md`` (and :data:`METRIC_NAMES`): ``requests``
+(tag ``method``), ``responses.<class>``, ``transport_errors``, ``rejections`` (tag ``status``), ``retries``,
+``failures``, ``records``, ``bytes`` (counters); ``request_seconds`` (a sampled timer: the backend's unit,
+milliseconds for StatsD); ``budget_wait_seconds`` and ``effective_rate`` (gauges; the latter only from a
+limiter that exposes ``effective_rate``).
 """
 
 from __future__ import annotations
