@@ -214,3 +214,22 @@ MORE_NEXT = (
 )  # fmt: skip
 #: Streams listed one by one in the operator's summary XCom and manifest (the totals cover all of them).
 SUMMARY_STREAMS = 50
+
+# -- metrics (the Airflow layer's utils/metrics.py, through Airflow's Stats) ------------------------------
+#: Every metric's name starts with this (``bulk_fetch.requests`` ...), under Airflow's own ``statsd_prefix``.
+METRICS_PREFIX = "bulk_fetch"
+#: Seconds between two flushes of a task's counters to Airflow's ``Stats`` (and at the end of the run).
+METRICS_FLUSH_SECONDS = 5.0
+#: Request latencies sent per flush at most (a uniform sample of that interval's requests): the cost of the
+#: latency timer is bounded whatever the request rate.
+METRICS_LATENCY_SAMPLES = 20
+
+# -- the "Bulk fetch budgets" page (plugins/budgets.py, engine/shared/snapshot.py) -------------------------
+#: Keys a budget listing scans at most (SCAN ... COUNT 1000) before it says it is truncated.
+BUDGETS_SCAN_MAX_KEYS = 100_000
+#: Budgets listed at most per Redis database.
+BUDGETS_MAX_LISTED = 200
+#: Seconds between two refreshes of the page (its script polls the JSON endpoint).
+BUDGETS_REFRESH_SECONDS = 3.0
+#: Seconds one Redis call of the page may take (connect and read).
+BUDGETS_REDIS_TIMEOUT_SECONDS = 2.0
