@@ -11,10 +11,14 @@ pinned to CPU 0, so wall time, CPU and peak RSS are per baseline:
                  default retry policy, max_concurrency=C): everything armed
   engine-httpx   the same with http_backend="httpx"
   (--extra adds aiohttp+tenacity: the raw pool with AsyncRetrying around every request)
+  (--metrics adds the cost of the Airflow metrics, issue 25, as an A/B pair in one run:
+   engine+airflow  the engine row in a process that imported Airflow, Stats configured, no observer
+   engine+metrics  the same with the operator's StatsObserver: Airflow's StatsD client sending to a
+                   loopback UDP socket; the CPU ratio of the two is the metrics' share of a request)
 
 Usage:
   python benchmarks/throughput.py [--requests 20000] [--concurrency 64] [--repeat 1]
-                                  [--only aiohttp,engine] [--extra] [--loop asyncio|uvloop]
+                                  [--only aiohttp,engine] [--extra] [--metrics] [--loop asyncio|uvloop]
                                   [--round-timeout 180] [--profile [cprofile|pyinstrument]]
 
 Every loop is bounded: the URL generator stops yielding at the round's deadline, and the parent
@@ -51,8 +55,11 @@ from _common import (
 
 BASELINES = ["aiohttp", "httpx", "requests", "engine", "engine-httpx"]
 EXTRA = ["aiohttp+tenacity"]
-ENGINE = {"engine", "engine-httpx"}
+METRICS = ["engine+airflow", "engine+metrics"]
+ENGINE = {"engine", "engine-httpx", *METRICS}
 TARGETS = {("engine", "aiohttp"): 0.9, ("engine", "requests"): 5.0}
+#: CPU targets: the metrics may cost at most 3 % of a request's CPU (issue 25)
+CPU_TARGETS = {("engine+metrics", "engine+airflow"): 0.97}
 
 
 # ---- the clients (run in the child) -----------------------------------------------------------
@@ -142,7 +149,9 @@ def run_requests(urls: Iterator[str]) -> tuple[int, int]:
     return ok, failed
 
 
-async def run_engine(urls: Iterator[str], concurrency: int, backend: str) -> tuple[int, int]:
+async def run_engine(
+    urls: Iterator[str], concurrency: int, backend: str, observer: Any = None
+) -> tuple[int, int]:
     from airflow_provider_bulk_uploader import GetAPICall, Ratelimit, UploadedData
 
     store = CountingStore()
@@ -153,6 +162,7 @@ async def run_engine(urls: Iterator[str], concurrency: int, backend: str) -> tup
         rate_limit=Ratelimit(10**6),
         max_concurrency=concurrency,
         http_backend=backend,
+        observer=observer,
     )
     report = await uploader.run()
     if store.count != report.succeeded:
@@ -175,6 +185,7 @@ def child(args: argparse.Namespace) -> None:
 
     if args.child in ENGINE:
         import airflow_provider_bulk_uploader  # noqa: F401
+    observer = _airflow_metrics(args.child) if args.child in METRICS else None
 
     name, n, conc = args.child, args.requests, args.concurrency
     rss_before = peak_rss_mb()
@@ -196,6 +207,8 @@ def child(args: argparse.Namespace) -> None:
         ok, failed = asyncio.run(run_engine(urls, conc, "aiohttp"))
     elif name == "engine-httpx":
         ok, failed = asyncio.run(run_engine(urls, conc, "httpx"))
+    elif name in METRICS:
+        ok, failed = asyncio.run(run_engine(urls, conc, "aiohttp", observer))
     else:
         raise SystemExit(f"unknown baseline {name!r}")
 
@@ -203,9 +216,13 @@ def child(args: argparse.Namespace) -> None:
     if profiler is not None:
         _report_profile(args.profile, profiler, ok + failed, cpu)
     done = ok + failed
+    extra: dict[str, Any] = {}
+    if name == "engine+metrics":  # after the timed section: what the engine's calls to it cost, alone
+        extra["observer_us"] = _observer_cost(observer)
     print(
         json.dumps(
             {
+                **extra,
                 "name": name,
                 "ok": ok,
                 "failed": failed,
@@ -219,6 +236,62 @@ def child(args: argparse.Namespace) -> None:
         ),
         flush=True,
     )
+
+
+def _airflow_metrics(name: str) -> Any:
+    """Import Airflow with StatsD metrics on (to a UDP socket of this process nobody reads: each send is a
+    real ``sendto``) and Stats initialized the way a task process does; for ``engine+metrics`` the
+    operator's observer. Done before the clock starts."""
+    import socket
+
+    sink = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sink.bind(("127.0.0.1", 0))
+    _SINKS.append(sink)
+    os.environ.update(
+        AIRFLOW__METRICS__STATSD_ON="True",
+        AIRFLOW__METRICS__STATSD_HOST="127.0.0.1",
+        AIRFLOW__METRICS__STATSD_PORT=str(sink.getsockname()[1]),
+        AIRFLOW__METRICS__STATSD_INFLUXDB_ENABLED="True",  # the tags travel: the costlier path
+    )
+    from airflow.sdk.observability import stats
+    from airflow.sdk.observability.metrics import stats_utils
+
+    stats.initialize(factory=stats_utils.get_stats_factory(), export_legacy_names=False)
+    from airflow_provider_bulk_uploader.utils.metrics import StatsObserver, metric_tags
+
+    stats.incr("bulk_fetch.benchmark_warmup")  # the backend is built on first use: not in the timed part
+    if name != "engine+metrics":
+        return None
+    return StatsObserver(metric_tags(conn_id="bench", dag_id="throughput", task_id="engine"))
+
+
+_SINKS: list[Any] = []
+
+
+def _observer_cost(observer: Any, n: int = 200_000, flush_every: int = 5_000) -> float:
+    """CPU microseconds per request of what the engine does for an observer — the three clock readings and
+    the ``on_wait`` + ``on_request`` calls of ``_attempts.Attempts.attempt`` — on the real observer (Airflow's
+    StatsD client behind it), with a flush every ``flush_every`` requests (at 1 000 req/s a flush is every
+    5 000 requests: this is that rate), less the same loop without the observer. Median of 5."""
+    clock = time.perf_counter
+    null = type("Null", (), {"on_wait": lambda self, s: None, "on_request": lambda self, m, c, s: None})()
+
+    def loop(obs: Any, flush: Any) -> float:
+        start = time.process_time()
+        for i in range(n):
+            waiting = clock()
+            sent = clock()
+            obs.on_wait(sent - waiting)
+            obs.on_request("GET", "2xx", clock() - sent)
+            if i % flush_every == 0:
+                flush()
+        return time.process_time() - start
+
+    costs = []
+    for _ in range(5):
+        base = loop(null, lambda: None)
+        costs.append((loop(observer, observer.flush) - base) / n * 1e6)
+    return float(statistics.median(costs))
 
 
 # ---- profiling (child, --profile) -------------------------------------------------------------
@@ -364,8 +437,11 @@ def main() -> int:
     p.add_argument("--requests", type=int, default=20_000)
     p.add_argument("--concurrency", type=int, default=64)
     p.add_argument("--repeat", type=int, default=1, help="rounds; the order alternates between rounds")
-    p.add_argument("--only", default=None, help="comma-separated subset of: " + ",".join(BASELINES + EXTRA))
+    p.add_argument(
+        "--only", default=None, help="comma-separated subset of: " + ",".join(BASELINES + EXTRA + METRICS)
+    )
     p.add_argument("--extra", action="store_true", help="also run " + ",".join(EXTRA))
+    p.add_argument("--metrics", action="store_true", help="also run " + ",".join(METRICS))
     p.add_argument("--loop", choices=["asyncio", "uvloop"], default="asyncio")
     p.add_argument("--round-timeout", type=float, default=180.0, help="hard limit per baseline, seconds")
     p.add_argument(
@@ -378,7 +454,7 @@ def main() -> int:
     p.add_argument(
         "--profile-of",
         default="engine",
-        choices=BASELINES + EXTRA,
+        choices=BASELINES + EXTRA + METRICS,
         help="the baseline --profile runs (default engine; aiohttp gives a differential)",
     )
     p.add_argument("--child", help=argparse.SUPPRESS)
@@ -391,7 +467,8 @@ def main() -> int:
         return 0
 
     names = args.only.split(",") if args.only else BASELINES + (EXTRA if args.extra else [])
-    unknown = set(names) - set(BASELINES + EXTRA)
+    names += [m for m in METRICS if args.metrics and m not in names]
+    unknown = set(names) - set(BASELINES + EXTRA + METRICS)
     if unknown:
         p.error(f"unknown baselines: {sorted(unknown)}")
     missing = engine_available() if (set(names) & ENGINE or args.profile_of in ENGINE) else None
@@ -432,6 +509,26 @@ def main() -> int:
                 print(fmt_row(r, args.requests), flush=True)
             rounds.append(results)
 
+    status = 0
+    costs = [
+        rd["engine+metrics"]["observer_us"] for rd in rounds if "observer_us" in rd.get("engine+metrics", {})
+    ]
+    if costs:
+        per_request = [
+            rd["engine+airflow"]["cpu"] / (rd["engine+airflow"]["ok"] + rd["engine+airflow"]["failed"]) * 1e6
+            for rd in rounds
+            if "error" not in rd.get("engine+airflow", {"error": 1})
+        ]
+        cost, engine_us = statistics.median(costs), statistics.median(per_request) if per_request else 0.0
+        share = 100 * cost / engine_us if engine_us else float("nan")
+        verdict = "PASS" if share <= 3.0 else "FAIL"
+        print(
+            f"\n## the metrics' own cost (observer calls alone, median of {len(costs)} rounds)\n"
+            f"{cost:.2f} CPU us per request = {share:.2f} % of the engine's {engine_us:.0f} CPU us per "
+            f"request (engine+airflow): target <= 3 %: {verdict}"
+        )
+        if share > 3.0:
+            status = 1
     print(f"\n## summary (median round by req/s, upper median for even counts)\n{HEADER}")
     for name in names:
         runs = [rd[name] for rd in rounds if "error" not in rd[name]]
@@ -444,10 +541,10 @@ def main() -> int:
     print(
         "   wall: req/s of A / req/s of B;  CPU: requests per CPU-second of A / of B (less noise-sensitive)"
     )
-    status = 0
     pairs = [
         ("engine", "aiohttp"), ("engine", "requests"), ("engine-httpx", "aiohttp"),
         ("engine-httpx", "httpx"), ("aiohttp", "requests"), ("aiohttp+tenacity", "aiohttp"),
+        ("engine+metrics", "engine+airflow"), ("engine+airflow", "engine"),
     ]  # fmt: skip
     for a, b in pairs:
         if a not in names or b not in names:
@@ -457,7 +554,7 @@ def main() -> int:
             if not ratios:
                 continue
             med = statistics.median(ratios)
-            target = TARGETS.get((a, b)) if label == "wall" else None
+            target = TARGETS.get((a, b)) if label == "wall" else CPU_TARGETS.get((a, b))
             verdict = (
                 "" if target is None else f"  target >= {target:g}: " + ("PASS" if med >= target else "FAIL")
             )

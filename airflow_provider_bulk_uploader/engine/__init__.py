@@ -19,6 +19,7 @@ from .errors import (
 from .interfaces import PageSource, ResumableStore, StartURL
 from .iterators import days_intervals, id_iterator, loading_urls
 from .oauth2 import OAuth2ClientCredentials
+from .observe import NullObserver, RunObserver
 from .orchestrator import UploadedData
 from .pagination import (
     AutoPaginator,
@@ -64,6 +65,7 @@ __all__ = [
     "Limiter",
     "ListStore",
     "LongWait",
+    "NullObserver",
     "OAuth2ClientCredentials",
     "OffsetPaginator",
     "PageNumberPaginator",
@@ -76,6 +78,7 @@ __all__ = [
     "Request",
     "RequestAPICall",
     "ResumableStore",
+    "RunObserver",
     "SinglePagePaginator",
     "StartURL",
     "StreamReport",

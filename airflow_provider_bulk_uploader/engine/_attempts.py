@@ -3,21 +3,22 @@ retry policy after a first failure — ending in the parsed body or a :class:`~.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from typing import Any
 
 from tenacity import AsyncRetrying, RetryError
 
-from . import defaults
 from ._types import FAILED, Fetch
 from .errors import AuthenticationError, FetchError, LongWait, RateLimitBackendError, StaleCredentialsError
+from .observe import RunObserver, status_class
 from .ratelimit import Limiter
 from .redaction import redact_url
 from .report import Failure, FetchReport
 from .requests import resend_safe
 from .responses import to_fetch_error
-from .retries import CoolDown
+from .retries import CoolDown, after_rejection
 
 __all__ = ["FAILED", "Attempts"]
 
@@ -33,6 +34,7 @@ class Attempts:
     :param max_wait: seconds; a pause longer than this (an answer's ``Retry-After`` before its cap, or the
         shared cool-down left) raises :class:`~.errors.LongWait` instead of being waited out. ``None``
         (default): every pause is waited out.
+    :param observer: a :class:`~.observe.RunObserver` (metrics), or ``None`` (default).
     """
 
     def __init__(
@@ -43,14 +45,19 @@ class Attempts:
         *,
         default_policy: bool,
         max_wait: float | None = None,
+        observer: RunObserver | None = None,
     ) -> None:
         self.report = report
+        #: told of each request, wait, rejection and retry (``None``: no call, no extra clock reading)
+        self.observer = observer
         self.limiter = limiter
         self.cooldown = CoolDown()
         self.policy = policy
         self.default_policy = default_policy
         self.max_wait = max_wait
         self.debug = logger.isEnabledFor(logging.DEBUG)
+        if limiter is not None:  # lowered by after_rejection when the limiter adapts
+            report.effective_rate_min = limiter.rate.requests_per_second
 
     async def fetch(
         self,
@@ -73,7 +80,9 @@ class Attempts:
         try:
             return await self.attempt(url, fetch, method)
         except StaleCredentialsError:
-            pass  # a 401 to credentials since renewed (a revoked OAuth2 token): once more, outside the policy
+            # a 401 to credentials since renewed (a revoked OAuth2 token): once more, outside the policy
+            if self.observer is not None:
+                self.observer.on_retry()
         except FetchError as first:
             return await self._retry(url, fetch, first, stream, method=method, resend=resend, ids=ids)
         try:  # a 401 means the server refused the request: resending it is safe for every method
@@ -87,9 +96,12 @@ class Attempts:
         The cool-down is checked *after* the slot is granted: a worker that was queued for a slot when a
         429 arrived must not send during the pause. It gives the slot back and waits without holding it
         (a slot held in Redis has a lease that must not run out before the request is sent)."""
-        cooldown, limiter = self.cooldown, self.limiter
+        cooldown, limiter, observer = self.cooldown, self.limiter, self.observer
+        waiting = time.perf_counter() if observer is not None else 0.0
         ticket = await limiter.acquire() if limiter is not None else None
+        paused = False
         while cooldown.paused and cooldown.remaining() > 0:  # one attribute check unless a pause was set
+            paused = True
             if limiter is not None:
                 limiter.release(ticket)
             if self.max_wait is not None:
@@ -98,6 +110,11 @@ class Attempts:
             if limiter is not None:
                 ticket = await limiter.acquire()
         started = time.monotonic() if self.debug else 0.0
+        sent = asyncio.get_running_loop().time()
+        if observer is not None:
+            clock = time.perf_counter()
+            if limiter is not None or paused:
+                observer.on_wait(clock - waiting)
         try:
             self.report.attempts += 1
             data = await fetch(url)
@@ -105,13 +122,12 @@ class Attempts:
             raise  # no credentials for any request: the run stops
         except Exception as exc:
             error = to_fetch_error(exc, url, method)
-            if error.status == 429 or (error.status == 503 and error.retry_after is not None):
-                pause = (
-                    error.retry_after if error.retry_after is not None else defaults.PAUSE_AFTER_429_SECONDS
-                )
-                cooldown.pause(pause)
-                if limiter is not None:
-                    limiter.pause(pause)  # every process sharing the limiter's budget
+            if observer is not None:
+                observer.on_request(method, status_class(error.status), time.perf_counter() - clock)
+                if error.status == 429 or error.status == 503:
+                    observer.on_rejection(error.status)
+            if error.status in (429, 503):  # a pause for everyone, or a lower pace (retries.after_rejection)
+                after_rejection(error, sent, cooldown=cooldown, limiter=limiter, report=self.report)
             if self.max_wait is not None and error.requested_wait is not None:
                 self._check_wait(error.requested_wait, error.url)
             if self.debug:
@@ -120,6 +136,8 @@ class Attempts:
         finally:
             if limiter is not None:
                 limiter.release(ticket)
+        if observer is not None:
+            observer.on_request(method, "2xx", time.perf_counter() - clock)
         if self.debug:
             logger.debug("%s %s ok in %.1f ms", method, redact_url(url), _ms_since(started))
         return data
@@ -152,6 +170,8 @@ class Attempts:
                     if pending:
                         raise pending.pop()  # replay the first failure so tenacity counts and waits for it
                     attempts += 1
+                    if self.observer is not None:
+                        self.observer.on_retry()
                     return await self.attempt(url, fetch, method)
                 outcome = attempt.retry_state.outcome  # the attempt failed: may it be sent again?
                 failed = outcome.exception() if outcome is not None and outcome.failed else None

@@ -63,6 +63,7 @@ class Run:
             policy if policy is not None else default_retry_policy(),
             default_policy=policy is None,
             max_wait=spec.max_wait,
+            observer=spec.observer,
         )
         self.batcher = Batcher(store, spec.batch_size)
         #: URL strings are sent with this method (a :class:`~.requests.Request` says its own)

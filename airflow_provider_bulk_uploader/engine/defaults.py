@@ -43,6 +43,29 @@ MAX_RETRY_AFTER_SECONDS = 300.0
 PAUSE_AFTER_429_SECONDS = 1.0
 #: Window of a rate limit when only the number of requests is given, in seconds.
 RATE_LIMIT_PERIOD_SECONDS = 1.0
+#: Requests that may leave back to back when ``Ratelimit(burst=None)`` (capped at ``num_requests``); sustained
+#: sends are paced ``period / num_requests`` apart. Chosen by measurement against nginx and HAProxy
+#: (docs/rate-limits.md): a burst that only a gateway with a burst of its own accepts costs 429s elsewhere.
+RATE_LIMIT_BURST = 1
+#: ... or, when more, as many as the declared rate sends in this many seconds: the loop's timers wake up at
+#: millisecond precision, so above 1000 requests per second sends would leave in clumps anyway — declared,
+#: they leave without a timer each (what ``Ratelimit(10**6)``, "no limit", needs to cost nothing).
+RATE_LIMIT_BURST_SECONDS = 0.001
+#: Whether a rate limit adapts (``Ratelimit(adaptive=...)``, connection extra ``rate_limit_adaptive``).
+RATE_LIMIT_ADAPTIVE = True
+#: Adaptation (:mod:`.adaptive`, AIMD): a 429/503 without a when-to-come-back multiplies the pace and burst
+#: by this (the AWS SDKs' adaptive mode uses 0.7) ...
+ADAPTIVE_DECREASE_FACTOR = 0.7
+#: ... then the pace climbs back by this share of the declared rate per second, to the rate at which the
+#: rejection came (to this share below it when it came there again: the limit is there) ...
+ADAPTIVE_RECOVERY_PER_SECOND = 1.0
+ADAPTIVE_MARGIN = 0.05
+#: ... holds there this many seconds when the limit was found so, and then probes upward by this share of the
+#: declared rate per second (at once after a single rejection), up to the declared rate, never above it.
+ADAPTIVE_PROBE_AFTER_SECONDS = 10.0
+ADAPTIVE_PROBE_PER_SECOND = 0.1
+#: The pace is never lowered below this share of the declared rate.
+ADAPTIVE_MIN_RATE_FRACTION = 0.05
 #: How a rate limit is enforced: ``strict`` slots (at most N arrivals in any window) or a token ``bucket``.
 RATE_LIMIT_MODES: tuple[Literal["strict", "bucket"], ...] = ("strict", "bucket")
 RATE_LIMIT_MODE: Literal["strict", "bucket"] = "strict"
@@ -191,3 +214,22 @@ MORE_NEXT = (
 )  # fmt: skip
 #: Streams listed one by one in the operator's summary XCom and manifest (the totals cover all of them).
 SUMMARY_STREAMS = 50
+
+# -- metrics (the Airflow layer's utils/metrics.py, through Airflow's Stats) ------------------------------
+#: Every metric's name starts with this (``bulk_fetch.requests`` ...), under Airflow's own ``statsd_prefix``.
+METRICS_PREFIX = "bulk_fetch"
+#: Seconds between two flushes of a task's counters to Airflow's ``Stats`` (and at the end of the run).
+METRICS_FLUSH_SECONDS = 5.0
+#: Request latencies sent per flush at most (a uniform sample of that interval's requests): the cost of the
+#: latency timer is bounded whatever the request rate.
+METRICS_LATENCY_SAMPLES = 20
+
+# -- the "Bulk fetch budgets" page (plugins/budgets.py, engine/shared/snapshot.py) -------------------------
+#: Keys a budget listing scans at most (SCAN ... COUNT 1000) before it says it is truncated.
+BUDGETS_SCAN_MAX_KEYS = 100_000
+#: Budgets listed at most per Redis database.
+BUDGETS_MAX_LISTED = 200
+#: Seconds between two refreshes of the page (its script polls the JSON endpoint).
+BUDGETS_REFRESH_SECONDS = 3.0
+#: Seconds one Redis call of the page may take (connect and read).
+BUDGETS_REDIS_TIMEOUT_SECONDS = 2.0

@@ -53,7 +53,9 @@ class UploadedData:
         ``retry_policy``, ``batch_size`` (100), ``timeout`` (seconds, 30), ``headers``, ``verify_ssl``
         (``True``), ``credential_origins``, ``progress_interval`` (seconds, 10), ``http_backend``
         (``"aiohttp"`` or ``"httpx"``, mockable with respx), ``settle`` (``False``), ``max_wait`` (seconds),
-        ``paginator``, ``record_path``. Given together with ``spec``, they override its values.
+        ``paginator``, ``record_path``, ``observer`` (a :class:`~.observe.RunObserver`: callbacks per
+        request, retry, rejection and wait, e.g. for metrics). Given together with ``spec``, they override
+        its values.
     """
 
     def __init__(
@@ -140,6 +142,9 @@ class UploadedData:
             limiter = new_limiter(spec.rate_limit)
         report = FetchReport()
         run = Run(spec, self.store, self.api_call_factory, limiter, report, auth, self._total)
+        observer = spec.observer
+        if observer is not None:
+            observer.on_start(limiter)
         started = time.monotonic()
         total = self._total if spec.paginator is None else None  # pages, not start URLs, are counted
         self._log_start(run, total)
@@ -166,6 +171,8 @@ class UploadedData:
                 await _settle(limiter)
         finally:
             self._task = None
+            if observer is not None:
+                observer.on_finish(report)
             if limiter is not None:
                 await limiter.aclose()
         logger.info("bulk fetch finished: %s", report)
@@ -173,13 +180,16 @@ class UploadedData:
 
     def _log_start(self, run: Run, total: int | None) -> None:
         spec = self.spec
+        rate = spec.describe_rate_limit()
+        if spec.rate_limit is not None:
+            rate += f" ({spec.describe_pacing()})"
+        if self.limiter is not None:
+            rate += f" via {self.limiter!r}"
         logger.info(
             "bulk fetch: %s URLs, concurrency %d, rate limit %s, backend %s",
             total if total is not None else "unknown number of",
             run.concurrency,
-            spec.describe_rate_limit()
-            if self.limiter is None
-            else f"{spec.describe_rate_limit()} ({self.limiter!r})",
+            rate,
             "aiohttp (fast path)" if run.fast else "httpx",
         )
         if spec.paginator is not None:

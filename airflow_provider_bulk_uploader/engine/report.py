@@ -97,6 +97,11 @@ class FetchReport:
     ids_requested: int = 0
     ids_succeeded: int = 0
     ids_failed: int = 0
+    #: 429 and 503 answers (each retried under the policy, and counted in ``attempts``)
+    rejections: int = 0
+    #: with a rate limit: the lowest pace used, in requests per second — the declared rate unless rejections
+    #: made the limiter lower it (``Ratelimit(adaptive=True)``); ``None`` without a rate limit
+    effective_rate_min: float | None = None
 
     @property
     def requests_per_second(self) -> float:
@@ -136,6 +141,7 @@ class FetchReport:
             "failed": self.failed,
             "attempts": self.attempts,
             "elapsed_seconds": round(self.elapsed_seconds, 3),
+            **self.rate_limit_dict(),
             "failures": [f.to_dict() for f in failures],
         }
         if self.paginated:
@@ -147,6 +153,15 @@ class FetchReport:
     def ids_dict(self) -> dict[str, int]:
         """Ids carried by the requests: requested, in succeeded and in failed requests."""
         return {"requested": self.ids_requested, "succeeded": self.ids_succeeded, "failed": self.ids_failed}
+
+    def rate_limit_dict(self) -> dict[str, Any]:
+        """``rejections`` (429/503 answers) and ``effective_rate_min`` (requests per second, 3 decimals;
+        ``None`` without a rate limit): how the server's limit and the limiter's adaptation went."""
+        lowest = self.effective_rate_min
+        return {
+            "rejections": self.rejections,
+            "effective_rate_min": None if lowest is None else round(lowest, 3),
+        }
 
     def pagination_dict(self, *, max_streams: int | None = None) -> dict[str, Any]:
         """Pages and records in total and per stream (the first ``max_streams`` streams only, when given)."""

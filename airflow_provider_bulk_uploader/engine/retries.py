@@ -8,7 +8,8 @@ Small composable pieces in tenacity's style:
   wait (exponential backoff with jitter by default).
 * :func:`default_retry_policy` — the two above, bounded attempts, re-raising the last error.
 * :class:`CoolDown` — one pause shared by all workers: a 429 stops *every* request until its
-  Retry-After has passed, not only the one that received it.
+  Retry-After has passed, not only the one that received it; :func:`after_rejection` — what a run does
+  after a 429/503 (that pause, or an adapting limiter lowering its pace).
 * :func:`parse_retry_after` / :func:`parse_ratelimit_reset` / :func:`pause_after` — the one place that
   reads what a server says about when to come back (``Retry-After``; the ``RateLimit`` headers of the IETF
   draft and their legacy ``X-RateLimit-*`` forms, epoch or delta).
@@ -21,9 +22,13 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import logging
+import math
 import re
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 from tenacity import (
     AsyncRetrying,
@@ -37,9 +42,15 @@ from tenacity.wait import wait_base
 
 from . import defaults
 from .errors import FetchError
+from .ratelimit import AdaptiveLimiter
+
+if TYPE_CHECKING:
+    from .ratelimit import Limiter
+    from .report import FetchReport
 
 __all__ = [
     "CoolDown",
+    "after_rejection",
     "default_retry_policy",
     "is_retryable",
     "parse_ratelimit_reset",
@@ -50,6 +61,8 @@ __all__ = [
 
 #: Longest Retry-After honoured, in seconds; a larger value is clipped to this.
 MAX_RETRY_AFTER_SECONDS = defaults.MAX_RETRY_AFTER_SECONDS
+
+logger = logging.getLogger("airflow_provider_bulk_uploader")
 
 
 def parse_retry_after(
@@ -197,10 +210,12 @@ def default_retry_policy(
 class CoolDown:
     """A pause shared by every worker of one run. ``await wait()`` returns at once unless a pause is on."""
 
-    __slots__ = ("_until",)
+    __slots__ = ("_since", "_until")
 
     def __init__(self) -> None:
         self._until = 0.0
+        #: loop time at which the current (or last) pause was set
+        self._since = -math.inf
 
     @property
     def paused(self) -> bool:
@@ -209,9 +224,33 @@ class CoolDown:
 
     def pause(self, seconds: float) -> None:
         """Hold every request back for ``seconds`` from now (extends, never shortens, a pause)."""
-        until = asyncio.get_running_loop().time() + seconds
+        now = asyncio.get_running_loop().time()
+        until = now + seconds
         if until > self._until:
+            if self._until <= now:  # a new pause, not an extension of the current one
+                self._since = now
             self._until = until
+
+    def after_rejection(
+        self, status: int, retry_after: float | None, sent_at: float, *, adapting: bool
+    ) -> float | None:
+        """The pause every worker takes after a ``status`` (429/503) answer to a request sent at loop time
+        ``sent_at``, set here; ``None`` when there is none.
+
+        * the server said when to come back (``retry_after``: ``Retry-After`` or used-up quota headers):
+          that long;
+        * else, with a limiter that adapts (``adapting``): none — the limiter lowers its pace instead;
+        * else a 429: :data:`~.defaults.PAUSE_AFTER_429_SECONDS` — unless the request was sent before the
+          current pause began (it was in flight when the first 429 came: the pause already answers it, a
+          second one would only repeat it); a 503 without ``Retry-After``: none (a server error, retried).
+        """
+        if retry_after is not None:
+            self.pause(retry_after)
+            return retry_after
+        if adapting or status != 429 or sent_at <= self._since:
+            return None
+        self.pause(defaults.PAUSE_AFTER_429_SECONDS)
+        return defaults.PAUSE_AFTER_429_SECONDS
 
     def remaining(self) -> float:
         """Seconds left of the current pause (0.0 when none)."""
@@ -225,3 +264,42 @@ class CoolDown:
         loop = asyncio.get_running_loop()
         while (remaining := self._until - loop.time()) > 0:
             await asyncio.sleep(remaining)
+
+
+def after_rejection(
+    error: FetchError,
+    sent_at: float,
+    *,
+    cooldown: CoolDown,
+    limiter: Limiter | None,
+    report: FetchReport,
+) -> None:
+    """What a run does when ``error`` (a 429 or 503) answered a request sent at loop time ``sent_at``: count
+    it in ``report.rejections``; pause every worker (``cooldown``) and every process sharing ``limiter``
+    when :meth:`CoolDown.after_rejection` says so; else let an adapting limiter lower its pace (logged at
+    WARNING the first time in a run, and the lowest pace kept in ``report.effective_rate_min``)."""
+    report.rejections += 1
+    adaptive = limiter if isinstance(limiter, AdaptiveLimiter) and limiter.rate.adaptive else None
+    status = error.status or 0
+    pause = cooldown.after_rejection(status, error.retry_after, sent_at, adapting=adaptive is not None)
+    if pause is not None:
+        if limiter is not None:
+            limiter.pause(pause)  # every process sharing the limiter's budget
+        return
+    if adaptive is None:
+        return
+    lowered = adaptive.on_rejection(sent_at, status)
+    if lowered is None:
+        return
+    assert limiter is not None
+    first = report.effective_rate_min is None or report.effective_rate_min >= limiter.rate.requests_per_second
+    report.effective_rate_min = min(lowered, report.effective_rate_min or lowered)
+    host = urlsplit(error.url).netloc.rpartition("@")[2]
+    logger.log(
+        logging.WARNING if first else logging.DEBUG,
+        "rate lowered to %.1f/s after %ds from %s (declared %s; climbing back while no rejection comes)",
+        lowered,
+        status,
+        host,
+        limiter.rate.describe(),
+    )

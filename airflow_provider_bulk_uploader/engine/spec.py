@@ -18,6 +18,7 @@ from typing import Any, Literal
 from tenacity import AsyncRetrying
 
 from . import defaults
+from .observe import RunObserver
 from .pagination import Paginator, SinglePagePaginator, paginator_from
 from .ratelimit import Ratelimit
 from .requests import METHODS
@@ -88,6 +89,9 @@ class FetchSpec:
     :param retry_non_idempotent: retry a ``POST``/``PATCH`` like a ``GET`` (on every retryable error), for
         read-only POSTs such as search and GraphQL queries. ``False`` (default): only when the server cannot
         have processed it (refused connection, 429, 503 with ``Retry-After``).
+    :param observer: a :class:`~.observe.RunObserver` told of every request, retry, rejection and wait (the
+        Airflow layer's metrics); ``None`` (default): none, and no call is made. A collaborator, not a
+        setting: not compared, not validated beyond its methods.
     """
 
     rate_limit: Ratelimit | None = None
@@ -108,6 +112,7 @@ class FetchSpec:
     credential_origins: tuple[str, ...] | None = None
     method: str = "GET"
     retry_non_idempotent: bool = False
+    observer: RunObserver | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         put = object.__setattr__  # frozen: normalised values are written once, here
@@ -154,6 +159,11 @@ class FetchSpec:
             raise ValueError(f"method must be one of {', '.join(METHODS)}, got {self.method!r}")
         put(self, "method", method)
         require_bool("retry_non_idempotent", self.retry_non_idempotent)
+        if self.observer is not None and not isinstance(self.observer, RunObserver):
+            raise TypeError(
+                f"observer must be a RunObserver (on_start, on_wait, on_request, on_rejection, on_retry, "
+                f"on_records, on_finish) or None, got {type(self.observer).__name__}"
+            )
         origins = require_origins("credential_origins", self.credential_origins)
         put(self, "credential_origins", None if origins is None else tuple(origins))
 
@@ -206,6 +216,10 @@ class FetchSpec:
             return "none"
         text = self.rate_limit.describe()
         return f"{text}, shared key {self.rate_limit_key!r}" if self.shared else text
+
+    def describe_pacing(self) -> str:
+        """E.g. ``burst 1, adaptive`` (how sends are spaced; ``""`` without a rate limit)."""
+        return "" if self.rate_limit is None else self.rate_limit.describe_pacing()
 
     def with_origins(self, origins: Iterable[str] | None) -> FetchSpec:
         """A copy whose credentials may go to ``origins`` (``None``: each request's own origin)."""

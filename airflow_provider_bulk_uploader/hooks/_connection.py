@@ -105,7 +105,12 @@ class BulkFetchSettings:
             values["redis_conn_id"] = values.get("redis_conn_id") or defaults.REDIS_CONN_ID
         else:
             values["redis_conn_id"] = None
-        return cls(conn_id=conn_id, base_url=base_url, options=MappingProxyType(values))
+        settings = cls(conn_id=conn_id, base_url=base_url, options=MappingProxyType(values))
+        try:
+            settings.rate_limit  # noqa: B018 - Ratelimit checks what depends on several fields (a burst above N)
+        except ValueError as exc:
+            raise BulkFetchConfigError(f"{source}: {exc}") from None
+        return settings
 
     def option(self, name: str) -> Any:
         """The value of extra ``name`` (its default when the connection does not set it)."""
@@ -147,6 +152,8 @@ class BulkFetchSettings:
             requests,
             timedelta(seconds=self.options["rate_limit_period_seconds"]),
             mode=self.options["rate_limit_mode"],  # a row's choice: strict or bucket
+            burst=self.options["rate_limit_burst"],
+            adaptive=self.options["rate_limit_adaptive"],
         )
 
     def to_spec(

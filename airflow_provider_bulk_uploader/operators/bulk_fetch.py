@@ -35,6 +35,7 @@ from airflow_provider_bulk_uploader.utils.intervals import (
     resolve_interval,
     split_interval,
 )
+from airflow_provider_bulk_uploader.utils.metrics import StatsObserver, metric_tags
 from airflow_provider_bulk_uploader.utils.pagination import (
     check_pagination,
     pagination_summary,
@@ -254,6 +255,7 @@ class BulkFetchOperator(DataAwareOutputsMixin, BaseOperator):
                 "json= (e.g. a GraphQL {'query': ..., 'variables': {...}}) and method='POST'"
             )
         self._hook: BulkFetchHook | None = None
+        self._metrics: StatsObserver | None = None
 
     # -- planning ------------------------------------------------------------------------------------
 
@@ -357,14 +359,26 @@ class BulkFetchOperator(DataAwareOutputsMixin, BaseOperator):
         settings = hook.get_settings().with_overrides(**self.overrides)
         plan, interval = self._plan(context, settings.base_url)
         meta = self._run_meta(context, interval)
-        store = make_store(self.store, meta, self.store_options)
+        metrics = self._metrics = StatsObserver(
+            metric_tags(
+                conn_id=self.bulk_fetch_conn_id,
+                dag_id=meta.dag_id,
+                task_id=meta.task_id,
+                rate_limit_key=settings.rate_limit_key if settings.rate_limit_scope == "shared" else None,
+            )
+        )
+        store = make_store(self.store, meta, self.store_options, observer=metrics)
         paginator = resolve_pagination(self.pagination, self.record_path)
         progress = self._open_progress(context, store, plan, meta, paginator)
         urls: Any = plan if progress is None else progress.remaining(plan)
         spec = self._spec(hook, settings, paginator, checkpointed=progress is not None)
+        spec = spec.replace(observer=metrics)  # Airflow metrics for every request (utils/metrics.py)
         self._log_plan(urls, plan, store, spec, settings)
-        report = self._run(hook, urls, store, spec, progress, len(plan))
-        return self._finish(context, report, store, progress, interval, plan)
+        try:
+            report = self._run(hook, urls, store, spec, progress, len(plan))
+            return self._finish(context, report, store, progress, interval, plan)
+        finally:
+            metrics.flush()  # what was stored after the run (XCom records, a last part), a deferral, a kill
 
     def _open_progress(
         self,
@@ -423,13 +437,14 @@ class BulkFetchOperator(DataAwareOutputsMixin, BaseOperator):
         if spec.shared:
             rate += f" on redis connection {settings.redis_conn_id!r}"
         self.log.info(
-            "Bulk fetch: %d %s (%d chunk(s)) into %r; rate limit %s, concurrency %d",
+            "Bulk fetch: %d %s (%d chunk(s)) into %r; rate limit %s, concurrency %d%s",
             len(urls),
             "requests" if spec.paginator is None else "paginated streams",
             len(plan.chunks),
             store,
             rate,
             spec.concurrency_for(len(urls)),
+            f"; pacing: {spec.describe_pacing()}" if spec.rate_limit is not None else "",
         )
 
     def _run(
@@ -476,6 +491,8 @@ class BulkFetchOperator(DataAwareOutputsMixin, BaseOperator):
         )
         if isinstance(store, XComStore):
             context["ti"].xcom_push(key=XCOM_RECORDS_KEY, value=store.saved_data())
+            if self._metrics is not None:  # the XCom store's records are stored now
+                self._metrics.on_records(len(store.saved_data()), store.stored_bytes)
         summary = {**self._summary(report, interval, len(plan.chunks), output), **pagination_summary(report)}
         if isinstance(plan, RequestPlan):  # ids and requests, as counted by the engine
             summary["method"] = plan.method
@@ -550,6 +567,7 @@ class BulkFetchOperator(DataAwareOutputsMixin, BaseOperator):
             "failed": report.failed,
             "attempts": report.attempts,
             "elapsed_seconds": round(report.elapsed_seconds, 3),
+            **report.rate_limit_dict(),
             "interval": interval.to_dict() if interval else None,
             "chunks": chunks,
             **output,

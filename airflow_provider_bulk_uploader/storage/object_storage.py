@@ -39,6 +39,7 @@ from airflow.sdk import ObjectStoragePath
 from airflow_provider_bulk_uploader import FetchReport, redact_url
 from airflow_provider_bulk_uploader.engine import defaults
 from airflow_provider_bulk_uploader.engine.interfaces import PageSource, StartURL
+from airflow_provider_bulk_uploader.engine.observe import RunObserver
 from airflow_provider_bulk_uploader.engine.requests import Request
 from airflow_provider_bulk_uploader.exceptions import BulkFetchConfigError
 from airflow_provider_bulk_uploader.storage.base import (
@@ -83,6 +84,8 @@ class ObjectStorageStore:
     :param compression: ``"gzip"`` (default, ``.jsonl.gz``) or ``"none"`` (``.jsonl``).
     :param records_per_part: records per part file (default 10 000); bounds memory per task.
     :param record_path: see :func:`~airflow_provider_bulk_uploader.storage.base.extract_records`.
+    :param observer: told of each part written (``on_records(records, bytes)``, from the writer thread), e.g.
+        the task's :class:`~airflow_provider_bulk_uploader.utils.metrics.StatsObserver`; default none.
     """
 
     kind = "object_storage"
@@ -95,9 +98,11 @@ class ObjectStorageStore:
         compression: str = "gzip",
         records_per_part: int = DEFAULT_RECORDS_PER_PART,
         record_path: str | None = None,
+        observer: RunObserver | None = None,
     ) -> None:
         options = StoreOptions(record_path, compression=compression, records_per_part=records_per_part)
         self.meta = meta
+        self.observer = observer
         self.directory = as_object_storage_path(base) / meta.partition
         self.compression = options.compression
         self.records_per_part = options.records_per_part
@@ -307,6 +312,8 @@ class ObjectStorageStore:
         self._write_bytes(name, data)
         part = {"path": name, "records": len(lines), "bytes": len(data)}
         self._parts.append(part)
+        if self.observer is not None:
+            self.observer.on_records(len(lines), len(data))
         return part
 
     def _ensure_dir(self) -> None:

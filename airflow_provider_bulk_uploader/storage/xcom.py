@@ -58,6 +58,12 @@ class XComStore:
     def saved_data(self) -> list[Any]:
         return self._records
 
+    @property
+    def stored_bytes(self) -> int:
+        """The compact JSON size of the records kept, in bytes (what ``xcom_max_bytes`` is checked against,
+        less the list's brackets)."""
+        return self._size - 2
+
     def finalize(self, report: FetchReport) -> dict[str, Any]:
         """Describe the output; the operator pushes :meth:`saved_data` under :data:`XCOM_RECORDS_KEY`.
         Bodies that did not match ``record_path`` become failures of ``report``."""

@@ -202,6 +202,33 @@ EXTRA_FIELDS: tuple[ExtraField, ...] = (
         ui_type=["string", "null"],
     ),
     ExtraField(
+        "rate_limit_burst",
+        "int",
+        "Rate limit: burst",
+        "Requests that may leave back to back; sustained sends are spaced period / requests apart. Read "
+        "it from the API's gateway: nginx limit_req without burst -> 1, with burst=B -> B; a token bucket "
+        "of capacity C (AWS API Gateway's burst, Stripe) -> C; a sliding window or a rate estimate "
+        f"(HAProxy) -> 1. Empty = {defaults.RATE_LIMIT_BURST} (paced; above 1000 requests/s what 1 ms "
+        "holds), safe against every gateway measured; = the requests per period sends them all at once. "
+        "In 'strict' mode at most the requests per period (a larger bucket is mode 'bucket').",
+        minimum=1,
+        maximum=defaults.MAX_RATE_LIMIT_REQUESTS,
+        overridable=True,
+        ui_type=["integer", "null"],
+    ),
+    ExtraField(
+        "rate_limit_adaptive",
+        "bool",
+        "Rate limit: adapt to rejections",
+        "When the API answers 429 or 503 without saying when to come back, lower the pace and burst, then "
+        "climb back while no rejection comes (never above the declared rate); logged, and in the summary "
+        "(effective_rate_min, rejections). Default true; false = a 429 without Retry-After pauses every "
+        f"request for {defaults.PAUSE_AFTER_429_SECONDS:g} s instead.",
+        default=defaults.RATE_LIMIT_ADAPTIVE,
+        overridable=True,
+        ui_type=["boolean", "null"],
+    ),
+    ExtraField(
         "rate_limit_scope",
         "choice",
         "Rate limit: scope",

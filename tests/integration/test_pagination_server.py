@@ -281,6 +281,8 @@ async def test_without_a_paginator_the_report_is_unchanged(demo):
         "failed",
         "attempts",
         "elapsed_seconds",
+        "rejections",  # 429/503 answers and the lowest pace (issue 19), with or without a paginator
+        "effective_rate_min",
         "failures",
     }
 

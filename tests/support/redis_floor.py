@@ -17,7 +17,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 #: the engine's runtime dependencies besides redis (pyproject ``dependencies``, minus the Airflow layer)
-ENGINE_DEPS = ("httpx", "aiohttp", "tenacity", "aiolimiter", "sniffio")
+ENGINE_DEPS = ("httpx", "aiohttp", "tenacity", "sniffio")
 
 __all__ = ["FloorUnavailable", "floor_python", "redis_floor"]
 

@@ -14,7 +14,20 @@ from airflow_provider_bulk_uploader import ListStore, UploadedData, default_retr
 from airflow_provider_bulk_uploader.engine.ratelimit import Limiter
 from airflow_provider_bulk_uploader.testing import DemoAPI
 
-__all__ = ["arrivals", "budget_key", "fetch_through", "wait_until"]
+__all__ = ["arrivals", "budget_key", "fetch_through", "mark_unused", "wait_until"]
+
+
+def mark_unused(client: Any, key: str, n: int | None = None) -> None:
+    """Make ``key`` a budget last used a day ago on this server (``client``: a synchronous ``redis.Redis``),
+    so that it starts free: a new key on a server up for less than a period + a lease starts *used* for a
+    period (lua/budget.lua). ``n``: its slots (strict mode); ``None`` for a bucket."""
+    from airflow_provider_bulk_uploader.engine import defaults
+
+    day_ago = (int(client.time()[0]) - 86_400) * 1_000_000
+    fields: dict[str, Any] = {"run": client.info("server")["run_id"], "last": day_ago}
+    if n is not None:
+        fields.update(n=n, lease=1)
+    client.hset(f"{defaults.SHARED_KEY_PREFIX}{{{key}}}:meta", mapping=fields)
 
 
 def budget_key(request: pytest.FixtureRequest) -> str:

@@ -262,6 +262,7 @@ class RedisLimiter:
         needed = (*self._strategy.scripts, "pause")
         self._scripts = {name: client.register_script(scripts.source(name)) for name in needed}
         await self._check_eviction(client)
+        await self._declare(client)
 
     async def _check_eviction(self, client: Redis) -> None:
         """Warn when the server may evict keys (``maxmemory`` set, a policy other than ``noeviction``): an
@@ -300,6 +301,25 @@ class RedisLimiter:
             _text(policy),
             self.rate.period_seconds + self.lease_seconds,
         )
+
+    async def _declare(self, client: Redis) -> None:
+        """Write this limiter's declared quota into the budget's ``meta`` hash (``declared_n``,
+        ``declared_period_us``, ``declared_mode``, ``declared_burst`` when the rate has one), for the budget
+        page (:mod:`.snapshot`); no script reads them. One bounded call; a failure is no reason to stop."""
+        rate = self.rate
+        fields: dict[Any, Any] = {
+            "declared_n": rate.num_requests,
+            "declared_period_us": self._budget.period_us,
+            "declared_mode": rate.mode,
+        }
+        burst = getattr(rate, "effective_burst", None)  # Ratelimit(burst=...) (issue 19)
+        if isinstance(burst, int) and not isinstance(burst, bool):
+            fields["declared_burst"] = burst
+        meta = self._budget.keys.of("meta")[0]
+        try:
+            await self._bounded(client.hset(meta, mapping=fields), self.socket_timeout)
+        except Exception as exc:
+            logger.debug("%s: could not write the declared quota to Redis: %s", self.name, _describe(exc))
 
     async def _lead(self) -> None:
         """Ask Redis for slots for this process's waiters, first come first served, until none is left."""
@@ -454,7 +474,9 @@ class RedisLimiter:
     async def _send_pause(self, seconds: float) -> None:
         try:
             budget = self._budget
-            await self._call("pause", budget.keys.of("pause"), [round(seconds * US), budget.ttl_ms])
+            # the pause, and the rejection counted for the budget page (lua/pause.lua: bounded, TTL'd)
+            keys = budget.keys.of("pause", "rejections")
+            await self._call("pause", keys, [round(seconds * US), budget.ttl_ms])
         except Exception as exc:
             logger.warning(
                 "%s: could not share a %.1f s pause through Redis: %s", self.name, seconds, _describe(exc)

@@ -1,6 +1,7 @@
-"""``Ratelimit(mode="bucket")``: aiolimiter's token bucket on a virtual clock (a burst of N, then N per
-period counted at send time, more than N/(T+latency) at high latency), and what stays the same: the seed
-README's ``Ratelimit(num_requests=..., period=...)``, retries and the shared 429 cool-down."""
+"""``Ratelimit(mode="bucket")``: the token bucket on a virtual clock (with ``burst=N``: a burst of N, then N
+per period counted at send time, more than N/(T+latency) at high latency), and what stays the same: the
+seed README's ``Ratelimit(num_requests=..., period=...)``, retries and the shared 429 cool-down. Paced
+sends with a smaller burst: test_ratelimit_pacing.py."""
 
 from __future__ import annotations
 
@@ -18,8 +19,9 @@ from tests.support.retry import fast_policy
 from .test_ratelimit_clock import max_in_window
 from .virtual_clock import run_virtual
 
-#: aiolimiter re-arms its timer at ``last_check + needed / rate``, which float rounding can make equal to now
-#: (a real clock moves on): the virtual clock moves at least 1 µs per timer here.
+#: A virtual clock that moves at least 1 µs per timer (a real clock moves on; written for aiolimiter, which
+#: re-armed its timer at a time float rounding could make equal to now, and kept: a limiter must not depend
+#: on time standing still).
 TICK = 1e-6
 
 
@@ -54,9 +56,12 @@ async def _sends(limiter, n_requests: int, workers: int, latency: float) -> list
 
 def test_bucket_delivers_the_refill_rate_whatever_the_latency_while_strict_pays_for_it():
     n, latency = 50, 0.2
-    bucket_limiter = BucketLimiter(Ratelimit(n, mode="bucket"))
+    # burst=n: the figures below count from a first burst of N leaving at once
+    bucket_limiter = BucketLimiter(Ratelimit(n, mode="bucket", burst=n))
     bucket = run_virtual(_sends(bucket_limiter, 500, workers=64, latency=latency), min_step=TICK)
-    strict = run_virtual(_sends(SlotLimiter(Ratelimit(n)), 500, workers=64, latency=latency), min_step=TICK)
+    strict = run_virtual(
+        _sends(SlotLimiter(Ratelimit(n, burst=n)), 500, workers=64, latency=latency), min_step=TICK
+    )
     # after the first burst: bucket at N per period, strict at N / (T + latency)
     bucket_rate = (500 - n) / (max(bucket) - min(bucket))
     strict_rate = (500 - n) / (max(strict) - min(strict))

@@ -89,7 +89,7 @@ def test_waiters_are_served_first_come_first_served():
 
 def test_cancelled_waiter_does_not_leak_or_steal_a_slot():
     async def scenario():
-        limiter = SlotLimiter(Ratelimit(2, timedelta(seconds=1)))
+        limiter = SlotLimiter(Ratelimit(2, timedelta(seconds=1), burst=2))  # both slots taken at once
         await limiter.acquire()
         await limiter.acquire()
         doomed = asyncio.ensure_future(limiter.acquire())

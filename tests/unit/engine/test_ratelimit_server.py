@@ -39,7 +39,9 @@ async def test_ratelimit_is_strict_and_near_full_rate_at_the_server(demo, backen
     report = await UploadedData(
         ListStore(),
         url_maker=urls,
-        rate_limit=Ratelimit(n, timedelta(seconds=period)),
+        # burst=n: the figures below count from a first burst of N leaving at once (paced sends are
+        # test_ratelimit_pacing.py's and tests/integration/test_gateways.py's)
+        rate_limit=Ratelimit(n, timedelta(seconds=period), burst=n),
         max_concurrency=64,
         http_backend=backend,
     ).run()

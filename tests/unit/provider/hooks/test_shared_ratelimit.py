@@ -157,3 +157,57 @@ def test_a_tasks_overrides_keep_the_shared_key_and_redis_connection(conns):
     limiter = hook.build_uploader([], ListStore(), settings=overridden).rate_limit
     assert isinstance(limiter, RedisLimiter) and limiter.key == "api"
     assert "None" not in limiter.name and "'limits'" in limiter.name
+
+
+# ---- burst and adaptation (issue 19) --------------------------------------------------------------------
+
+
+def test_the_form_declares_burst_and_adaptation_with_how_to_read_a_gateway():
+    fields = get_provider_info()["connection-types"][0]["conn-fields"]
+    burst = fields["rate_limit_burst"]
+    assert burst["schema"]["minimum"] == 1
+    for text in ("nginx", "burst=B -> B", "capacity C", "-> C", "HAProxy"):
+        assert text in burst["description"], text
+    assert fields["rate_limit_adaptive"]["schema"]["default"] is True
+
+
+def test_burst_and_adaptation_reach_the_engine_rate_limit(conns):
+    conns(rate_limit_requests=20)
+    rate = BulkFetchHook("api").build_uploader([], ListStore()).rate_limit
+    assert rate == Ratelimit(20)  # the engine's defaults: paced, adaptive
+    conns(rate_limit_requests=20, rate_limit_burst="5", rate_limit_adaptive="false")
+    rate = BulkFetchHook("api").build_uploader([], ListStore()).rate_limit
+    assert rate == Ratelimit(20, burst=5, adaptive=False)
+    conns(rate_limit_requests=20, rate_limit_mode="bucket", rate_limit_burst=500)
+    rate = BulkFetchHook("api").build_uploader([], ListStore()).rate_limit
+    assert rate == Ratelimit(20, mode="bucket", burst=500)
+
+
+def test_a_task_may_override_the_burst(conns):
+    conns(rate_limit_requests=20, rate_limit_burst=5)
+    hook = BulkFetchHook("api")
+    settings = hook.get_settings().with_overrides(rate_limit_burst=1, rate_limit_adaptive=False)
+    rate = hook.build_uploader([], ListStore(), settings=settings).rate_limit
+    assert rate == Ratelimit(20, burst=1, adaptive=False)
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ({"rate_limit_burst": 0}, "'rate_limit_burst' must be > 0, got 0"),
+        ({"rate_limit_burst": "two"}, "'rate_limit_burst' must be a whole number, got 'two'"),
+        ({"rate_limit_adaptive": "maybe"}, "'rate_limit_adaptive' must be true or false, got 'maybe'"),
+    ],
+)
+def test_bad_burst_or_adaptation_extras_name_the_field_and_value(conns, extra, message):
+    conns(rate_limit_requests=20, **extra)
+    with pytest.raises(BulkFetchConfigError, match=message):
+        BulkFetchHook("api").get_settings()
+
+
+def test_a_strict_burst_above_the_requests_per_period_names_the_connection(conns):
+    conns(rate_limit_requests=20, rate_limit_burst=50)
+    with pytest.raises(
+        BulkFetchConfigError, match=r"connection 'api': Ratelimit burst must be <= num_requests"
+    ):
+        BulkFetchHook("api").build_uploader([], ListStore())

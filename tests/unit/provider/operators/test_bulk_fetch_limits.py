@@ -62,3 +62,24 @@ def test_bad_limit_overrides_name_the_argument(api, value):
         with pytest.raises(BulkFetchConfigError, match=rf"operator argument '{name}' must be"):
             BulkFetchOperator(task_id="fetch", endpoint="/items", ids=[1], **{name: value})
     assert api.requests == []
+
+
+def test_the_summary_counts_rejections_and_the_lowest_pace(api):
+    """Issue 19: 429s without Retry-After lower the pace (adaptation on by default); the summary XCom says how
+    many came and how low the pace went."""
+    op = BulkFetchOperator(
+        task_id="fetch",
+        endpoint="/flaky/pace{id}?fails=1&status=429",
+        ids={"start": 0, "end": 3},
+        rate_limit_requests=10,
+        retry_max_attempts=3,
+    )
+    summary = op.execute(make_context())
+    assert summary["succeeded"] == 3 and summary["attempts"] == 6
+    assert summary["rejections"] == 3
+    assert 0 < summary["effective_rate_min"] <= 7.0  # at least one decrease (x 0.7) from 10/s
+
+
+def test_without_a_rate_limit_the_summary_has_no_pace(api):
+    summary = BulkFetchOperator(task_id="fetch", endpoint="/items/{id}", ids=[1, 2]).execute(make_context())
+    assert summary["rejections"] == 0 and summary["effective_rate_min"] is None
