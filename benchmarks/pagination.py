@@ -364,7 +364,7 @@ def cpu_child(args: argparse.Namespace) -> None:
     pin(CLIENT_CPU)
     n, ms = args.size, args.ms
     if args.client == "engine":  # imports outside the timed section, like aiohttp's below
-        import airflow_provider_bulk_uploader  # noqa: F401
+        import airflow_provider_bulk_uploader
         import airflow_provider_bulk_uploader.engine.transport  # noqa: F401 - imported on a run's first use
     import aiohttp  # noqa: F401
 

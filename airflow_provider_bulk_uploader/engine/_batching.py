@@ -34,7 +34,7 @@ class Batcher:
         self.sources: list[Any] | None = [] if isinstance(store, ResumableStore) else None
         self.lock = asyncio.Lock()
         self.store_failed = False
-        hand_over = store.add_batch_from if self.sources is not None else getattr(store, "add_batch", None)
+        hand_over = getattr(store, "add_batch_from" if self.sources is not None else "add_batch", None)
         #: whether handing a batch over may suspend the caller (an ``async def`` store method)
         self.async_store = inspect.iscoroutinefunction(hand_over) or inspect.iscoroutinefunction(
             getattr(store, "add", None)
@@ -45,14 +45,14 @@ class Batcher:
         store (the lock a running hand-over holds also suspends, but only behind an async store)."""
         return self.async_store and self.records + records >= self.size
 
-    async def add(self, item: Any, source: Any = None) -> None:
-        """Queue one parsed body (fetched from URL ``source``) that is one record; hand over a full batch."""
+    def add(self, item: Any, source: Any = None) -> bool:
+        """Queue one parsed body (fetched from URL ``source``) that is one record; ``True`` when a batch is
+        full: the caller then awaits :meth:`flush` (no coroutine per body on the hot path)."""
         self.batch.append(item)
         if self.sources is not None:
             self.sources.append(source)
         self.records += 1
-        if self.records >= self.size:
-            await self.flush()
+        return self.records >= self.size
 
     async def add_page(self, item: Any, records: int, source: Any = None) -> None:
         """Queue one page body holding ``records`` records; hand over a batch once it holds ``batch_size``."""
