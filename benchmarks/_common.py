@@ -71,6 +71,59 @@ class _FixedResponse(asyncio.Protocol):
         self.buf = buf
 
 
+def _page_body(route: str, query: dict[str, str], cache: dict[tuple[str, int, int, int], bytes]) -> bytes:
+    """The JSON body of one page: ``/offset`` (``offset``, ``limit``, ``n``; the total in the body) or
+    ``/cursor`` (``cursor`` = the offset as a string, ``limit``, ``n``; ``next_cursor`` null at the end)."""
+    limit, n = int(query.get("limit", "100")), int(query.get("n", "10000"))
+    start = int(query.get("offset") or query.get("cursor") or 0)
+    key = (route, start, limit, n)
+    body = cache.get(key)
+    if body is None:
+        stop = min(start + limit, n)
+        records = b",".join(
+            b'{"id":%d,"name":"item-%d","value":%d.5}' % (i, i, i) for i in range(start, stop)
+        )
+        if route == "/offset":
+            body = b'{"total":%d,"data":[%s]}' % (n, records)
+        else:
+            after = b'"%d"' % stop if stop < n else b"null"
+            body = b'{"data":[%s],"next_cursor":%s}' % (records, after)
+        if len(cache) < 50_000:
+            cache[key] = body
+    return body
+
+
+class _PagedResponse(_FixedResponse):
+    """``/offset`` and ``/cursor`` pages (see :func:`_page_body`); ``ms=<n>`` delays the answer by n ms
+    (a slow backend); any other path gets the fixed RESPONSE."""
+
+    cache: dict[tuple[str, int, int, int], bytes] = {}
+
+    def data_received(self, data: bytes) -> None:
+        from urllib.parse import parse_qsl
+
+        buf = self.buf + data if self.buf else data
+        while (end := buf.find(b"\r\n\r\n")) >= 0:
+            head, buf = buf[:end], buf[end + 4 :]
+            target = head.split(b" ", 2)[1].decode()
+            route, _, query_text = target.partition("?")
+            if route not in ("/offset", "/cursor"):
+                self.transport.write(RESPONSE)
+                continue
+            query = dict(parse_qsl(query_text))
+            body = _page_body(route, query, self.cache)
+            response = (
+                b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n"
+                b"Connection: keep-alive\r\n\r\n%s" % (len(body), body)
+            )
+            delay = int(query.get("ms", "0")) / 1000.0
+            if delay:
+                asyncio.get_running_loop().call_later(delay, self.transport.write, response)
+            else:
+                self.transport.write(response)
+        self.buf = buf
+
+
 def serve(port: int) -> None:
     """Entry point of the server process: prints ``PORT <n>`` then serves until SIGTERM."""
     pin(server_cpu())
@@ -86,7 +139,7 @@ def serve(port: int) -> None:
         stop = asyncio.Event()
         loop.add_signal_handler(signal.SIGTERM, stop.set)
         loop.add_signal_handler(signal.SIGINT, stop.set)
-        server = await loop.create_server(_FixedResponse, "127.0.0.1", port, backlog=4096, reuse_address=True)
+        server = await loop.create_server(_PagedResponse, "127.0.0.1", port, backlog=4096, reuse_address=True)
         print(f"PORT {server.sockets[0].getsockname()[1]}", flush=True)
         await stop.wait()
         server.close()

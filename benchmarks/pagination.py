@@ -1,6 +1,7 @@
-"""Pagination: parallel page fan-out vs page after page, and peak RSS of a long paginated stream.
+"""Pagination: parallel page fan-out vs page after page, peak RSS of a long paginated stream, and CPU per page
+against hand-written aiohttp.
 
-Both parts run against the demo API (``python -m airflow_provider_bulk_uploader.testing.demo_api``) in its
+Parts 1 and 2 run against the demo API (``python -m airflow_provider_bulk_uploader.testing.demo_api``) in its
 own process on 127.0.0.1, endpoint ``/pages/offset`` (offset/limit, total in the body).
 
 1. Speed: 200 pages x 100 records at 50 ms server latency (``latency_ms=50``), concurrency 16, no rate
@@ -18,9 +19,17 @@ own process on 127.0.0.1, endpoint ``/pages/offset`` (offset/limit, total in the
    Each child checks the file holds every record exactly once. This part runs first: a child's ru_maxrss
    starts at its parent's RSS at fork time, so the parent must still be small (VmHWM is the cross-check).
 
+3. CPU: the engine against hand-written aiohttp on the benchmarks' fast loopback server (raw asyncio,
+   pinned to the last CPU; ``/offset`` and ``/cursor`` pages of 100 records), each client in a child pinned to
+   CPU 0, at 0 ms and at 50 ms latency. Baselines: *aiohttp gather* (first page, then every other offset at
+   once under a semaphore of C) and *aiohttp page loop* (cursor after cursor); the engine runs
+   ``{"type": "offset"}`` / ``{"type": "cursor"}`` at concurrency C into a store that counts records. Reports
+   records/s, CPU µs per page (client user+sys) and the engine/aiohttp ratio of pages per CPU-second (target
+   >= 0.9 at 0 ms; level at 50 ms).
+
   python benchmarks/pagination.py [--pages 200] [--latency-ms 50] [--concurrency 16]
-                                  [--sizes 10000,1000000] [--skip-memory]
-                                  [--round-timeout 600]
+                                  [--sizes 10000,1000000] [--skip-memory] [--skip-cpu] [--only-cpu]
+                                  [--cpu-pages 2000] [--repeat 3] [--round-timeout 600]
 """
 
 from __future__ import annotations
@@ -41,7 +50,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from _common import REPO, engine_available, peak_rss_mb
+from _common import CLIENT_CPU, REPO, cpu_now, engine_available, fast_server, peak_rss_mb, pin
 
 SPEEDUP_TARGET = 8.0
 RSS_TARGET = 1.10
@@ -267,6 +276,168 @@ def memory(base: str, args: argparse.Namespace) -> int:
     return status
 
 
+# ---- part 3: CPU per page, engine vs hand-written aiohttp --------------------------------------------------
+CPU_CLIENTS = {"offset": ("aiohttp gather", "engine"), "cursor": ("aiohttp page loop", "engine")}
+CPU_TARGET = 0.9
+
+
+class RecordCounter:
+    """A store that counts the records of each page body and keeps nothing."""
+
+    def __init__(self) -> None:
+        self.records = 0
+
+    def add(self, item: Any) -> None:  # pragma: no cover - add_batch is used
+        self.records += len(item["data"])
+
+    def add_batch(self, items: list[Any]) -> None:
+        self.records += sum(len(body["data"]) for body in items)
+
+    def saved_data(self) -> int:
+        return self.records
+
+
+async def _aiohttp_gather(base: str, n: int, ms: int, concurrency: int) -> int:
+    import aiohttp
+
+    loads = json.loads
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=concurrency)) as session:
+
+        async def page(offset: int) -> int:
+            async with session.get(f"{base}/offset?offset={offset}&limit={PAGE_SIZE}&n={n}&ms={ms}") as r:
+                return len(loads(await r.read())["data"])
+
+        first_url = f"{base}/offset?offset=0&limit={PAGE_SIZE}&n={n}&ms={ms}"
+        async with session.get(first_url) as r:
+            body = loads(await r.read())
+        records, total = len(body["data"]), body["total"]
+        gate = asyncio.Semaphore(concurrency)
+
+        async def bounded(offset: int) -> int:
+            async with gate:
+                return await page(offset)
+
+        counts = await asyncio.gather(*(bounded(o) for o in range(PAGE_SIZE, total, PAGE_SIZE)))
+        return records + sum(counts)
+
+
+async def _aiohttp_loop(base: str, n: int, ms: int) -> int:
+    import aiohttp
+
+    loads = json.loads
+    records, cursor = 0, ""
+    async with aiohttp.ClientSession() as session:
+        while True:
+            url = f"{base}/cursor?limit={PAGE_SIZE}&n={n}&ms={ms}" + (f"&cursor={cursor}" if cursor else "")
+            async with session.get(url) as r:
+                body = loads(await r.read())
+            records += len(body["data"])
+            cursor = body["next_cursor"]
+            if not cursor or not body["data"]:
+                return records
+
+
+async def _engine(base: str, style: str, n: int, ms: int, concurrency: int) -> int:
+    from airflow_provider_bulk_uploader import UploadedData
+
+    store = RecordCounter()
+    paginator: dict[str, Any] = (
+        {"type": "offset", "limit": PAGE_SIZE}
+        if style == "offset"
+        else {"type": "cursor", "cursor_path": "next_cursor", "cursor_param": "cursor"}
+    )
+    query = f"n={n}&ms={ms}" + ("" if style == "offset" else f"&limit={PAGE_SIZE}")
+    report = await UploadedData(
+        store,
+        url_maker=[f"{base}/{style}?{query}"],
+        paginator=paginator,
+        record_path="data",
+        max_concurrency=concurrency,
+        progress_interval=0,
+    ).run()
+    assert report.failed == 0, report
+    return store.records
+
+
+def cpu_child(args: argparse.Namespace) -> None:
+    """One client, one style, one latency: prints a JSON line with records, wall and CPU seconds."""
+    pin(CLIENT_CPU)
+    n, ms = args.size, args.ms
+    if args.client == "engine":  # imports outside the timed section, like aiohttp's below
+        import airflow_provider_bulk_uploader
+        import airflow_provider_bulk_uploader.engine.transport  # noqa: F401 - imported on a run's first use
+    import aiohttp  # noqa: F401
+
+    cpu0, t0 = cpu_now(), time.perf_counter()
+    if args.client == "engine":
+        records = asyncio.run(_engine(args.base, args.style, n, ms, args.concurrency))
+    elif args.style == "offset":
+        records = asyncio.run(_aiohttp_gather(args.base, n, ms, args.concurrency))
+    else:
+        records = asyncio.run(_aiohttp_loop(args.base, n, ms))
+    wall, cpu = time.perf_counter() - t0, cpu_now() - cpu0
+    print(json.dumps({"records": records, "wall": wall, "cpu": cpu}), flush=True)
+
+
+def cpu_round(
+    base: str, style: str, client: str, pages: int, ms: int, args: argparse.Namespace
+) -> dict[str, Any]:
+    cmd = [
+        sys.executable, str(Path(__file__).resolve()), "--cpu-child", "--base", base, "--style", style,
+        "--client", "engine" if client == "engine" else "aiohttp", "--size", str(pages * PAGE_SIZE),
+        "--ms", str(ms), "--concurrency", str(args.concurrency),
+    ]  # fmt: skip
+    env = {**os.environ, "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=args.round_timeout, cwd=REPO, env=env)
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
+    if proc.returncode != 0 or not lines:
+        tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+        raise RuntimeError(f"{client} {style} {ms} ms: exit {proc.returncode}: {tail}")
+    result = json.loads(lines[-1])
+    result["pages"] = pages
+    return result
+
+
+def cpu(args: argparse.Namespace) -> int:
+    """Part 3 (see the module docstring): medians over ``--repeat`` rounds, the order alternating."""
+    import statistics
+
+    print(
+        f"# CPU per page: engine vs hand-written aiohttp, {PAGE_SIZE} records a page, concurrency "
+        f"{args.concurrency}, client pinned to CPU {CLIENT_CPU}, fast server on the last CPU, "
+        f"{args.repeat} round(s), medians"
+    )
+    print(f"{'style':<7} {'latency':>7} {'client':<18} {'pages':>6} {'records/s':>10} {'CPU us/page':>11} "
+          f"{'engine/aiohttp (pages per CPU-s)':>33}")  # fmt: skip
+    status = 0
+    with fast_server() as server:
+        for ms in (0, args.latency_ms):
+            for style, clients in CPU_CLIENTS.items():
+                # 0 ms: enough pages for a stable CPU figure; 50 ms: a few seconds of wall time
+                pages = args.cpu_pages if ms == 0 else (400 if style == "offset" else 40)
+                runs: dict[str, list[dict[str, Any]]] = {c: [] for c in clients}
+                for i in range(args.repeat):
+                    for client in clients if i % 2 == 0 else clients[::-1]:
+                        r = cpu_round(server.base, style, client, pages, ms, args)
+                        if r["records"] != pages * PAGE_SIZE:
+                            print(f"{client}: {r['records']} records, expected {pages * PAGE_SIZE}")
+                            status = 1
+                        runs[client].append(r)
+                per_page = {c: statistics.median(r["cpu"] / r["pages"] for r in rs) for c, rs in runs.items()}
+                rate = {c: statistics.median(r["records"] / r["wall"] for r in rs) for c, rs in runs.items()}
+                ratio = per_page[clients[0]] / per_page["engine"]
+                for client in clients:
+                    shown = ""
+                    if client == "engine":
+                        verdict = "" if ms else ("  PASS" if ratio >= CPU_TARGET else "  FAIL")
+                        shown = f"{ratio:.2f}x (wall {rate['engine'] / rate[clients[0]]:.2f}x){verdict}"
+                        status |= 1 if (not ms and ratio < CPU_TARGET) else 0
+                    print(f"{style:<7} {ms:>5}ms {client:<18} {pages:>6} {rate[client]:>10.0f} "
+                          f"{per_page[client] * 1e6:>11.0f} {shown:>33}", flush=True)  # fmt: skip
+    print()
+    return status
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--pages", type=int, default=200)
@@ -274,6 +445,14 @@ def main() -> int:
     p.add_argument("--concurrency", type=int, default=16)
     p.add_argument("--sizes", default="10000,1000000", help="records per memory round (first is the base)")
     p.add_argument("--skip-memory", action="store_true")
+    p.add_argument("--skip-cpu", action="store_true", help="skip part 3 (engine vs hand-written aiohttp)")
+    p.add_argument("--only-cpu", action="store_true", help="run part 3 only")
+    p.add_argument("--cpu-pages", type=int, default=2000, help="pages per part-3 round at 0 ms")
+    p.add_argument("--repeat", type=int, default=3, help="part-3 rounds per client")
+    p.add_argument("--cpu-child", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--style", help=argparse.SUPPRESS)
+    p.add_argument("--client", help=argparse.SUPPRESS)
+    p.add_argument("--ms", type=int, default=0, help=argparse.SUPPRESS)
     p.add_argument("--round-timeout", type=float, default=600.0, help="hard limit per memory round, seconds")
     p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--base", help=argparse.SUPPRESS)
@@ -282,12 +461,17 @@ def main() -> int:
     if args.child:
         child(args)
         return 0
+    if args.cpu_child:
+        cpu_child(args)
+        return 0
     missing = engine_available()
     if missing:
         print(f"engine not importable yet ({missing})")
         return 1
+    if args.only_cpu:
+        return cpu(args)
+    status = 0 if args.skip_cpu else cpu(args)
     with demo_api() as base:
-        status = 0
         # memory first: a child's ru_maxrss starts at its parent's RSS at fork time, so the parent must
         # still be small (the speed part below keeps 20 000 records in memory)
         if not args.skip_memory:

@@ -55,14 +55,15 @@ class _Stream:
 
 
 class _FanOut:
-    """The remaining pages of one stream, handed out one URL at a time."""
+    """The remaining pages of one stream, handed out one URL at a time (``left``: how many)."""
 
-    __slots__ = ("numbers", "stream", "urls")
+    __slots__ = ("left", "numbers", "stream", "urls")
 
-    def __init__(self, stream: _Stream, urls: Iterator[str], first_number: int) -> None:
+    def __init__(self, stream: _Stream, urls: Iterator[str], first_number: int, count: int) -> None:
         self.stream = stream
         self.urls = urls
         self.numbers = itertools.count(first_number)
+        self.left = count
 
 
 #: A page job: (stream, url, position in the stream, whether the paginator decides what follows it). The url
@@ -96,7 +97,9 @@ class PagedRun:
         self.record_path = record_path
         self.queue: deque[_Job | _FanOut] = deque()
         self.busy = 0
-        self.cond = asyncio.Condition()
+        #: parked workers (nothing to take while pages are in flight), woken one per page made available
+        self.idle: deque[asyncio.Future[None]] = deque()
+        self._wake_scheduled = False
         self.credential_params = frozenset(credential_params)
         report.paginated = True
         #: the paginator's scratch space shared by every stream of this run (``auto`` logs once per run)
@@ -108,21 +111,55 @@ class PagedRun:
         self.retry_non_idempotent = retry_non_idempotent
 
     async def worker(self, urls: Iterator[Any], fetch: PageFetch, send: SendFetch | None = None) -> None:
-        cond = self.cond
+        """Take pages until none is left anywhere. A worker with nothing to take while pages are in flight
+        parks (no polling) until a page it could take is queued; :meth:`_take` never awaits, so the queue
+        needs no lock on one event loop."""
+        idle = self.idle
         while True:
-            async with cond:
-                while (job := self._take(urls)) is None and self.busy > 0:
-                    await cond.wait()
-                if job is None:
-                    cond.notify_all()  # nothing left anywhere: let the other waiters see it too
+            job = self._take(urls)
+            if job is None:
+                if self.busy == 0:  # nothing queued, nothing in flight: every parked worker ends too
+                    self._wake(len(idle))
                     return
-                self.busy += 1
+                waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+                idle.append(waiter)
+                await waiter
+                continue
+            self.busy += 1
             try:
                 await self._page(job, fetch, send)
             finally:
-                async with cond:
-                    self.busy -= 1
-                    cond.notify_all()
+                self.busy -= 1
+
+    def _wake(self, n: int) -> None:
+        """Wake up to ``n`` parked workers."""
+        idle = self.idle
+        while n > 0 and idle:
+            waiter = idle.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                n -= 1
+
+    def _wake_for_queued(self, records: int) -> None:
+        """After pages were queued by a worker that is about to hand its page of ``records`` to the store:
+        wake a parked worker for every queued page but the one this worker takes itself when it returns —
+        and, if the hand-over may suspend (an async store about to get a batch), check again at the loop's
+        next turn, so a page is not left waiting while the store writes."""
+        queue = self.queue
+        if not self.idle or not queue:
+            return
+        if len(queue) > 1 or isinstance(queue[0], _FanOut):  # (one next page: this worker's own)
+            self._wake(self._pending() - 1)
+        if self.idle and not self._wake_scheduled and self.batcher.may_suspend(records):
+            self._wake_scheduled = True
+            asyncio.get_running_loop().call_soon(self._wake_pending)
+
+    def _pending(self) -> int:
+        return sum(job.left if isinstance(job, _FanOut) else 1 for job in self.queue)
+
+    def _wake_pending(self) -> None:
+        self._wake_scheduled = False
+        self._wake(self._pending())
 
     def _take(self, urls: Iterator[Any]) -> _Job | None:
         """The next page to fetch: a continuing stream's first, else a new stream's first page, else None."""
@@ -134,6 +171,7 @@ class PagedRun:
                 if url is None:
                     queue.popleft()
                     continue
+                head.left -= 1
                 return (head.stream, url, next(head.numbers), False)
             job = queue.popleft()
             assert not isinstance(job, _FanOut)
@@ -218,12 +256,11 @@ class PagedRun:
                 unit is not None,
                 request,
             )
+        if queued:
+            self._wake_for_queued(records)
         # the body is queued for the store (synchronously, first thing in add) before a page queued after
         # it can be taken: the store sees a stream's pages in order
-        await self.batcher.add(body, None if unit is None else PageSource(unit, number, after))
-        if queued:
-            async with self.cond:  # wake idle workers for the pages just queued
-                self.cond.notify_all()
+        await self.batcher.add_page(body, records, None if unit is None else PageSource(unit, number, after))
 
     def _follow(
         self, stream: _Stream, ctx: PageContext, recording: bool = False, request: Request | None = None
@@ -275,7 +312,7 @@ class PagedRun:
                     listed = list(itertools.islice(cleaned, count))
                     cleaned, spec = iter(listed), listed
                 after = {"fanout": spec, "first": ctx.number + 1, "count": count}
-            self.queue.append(_FanOut(stream, cleaned, ctx.number + 1))
+            self.queue.append(_FanOut(stream, cleaned, ctx.number + 1, count))
             return True, after
         elif isinstance(step, NextBody):
             return self._next_body(stream, ctx, step, request)

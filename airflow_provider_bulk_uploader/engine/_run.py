@@ -124,7 +124,8 @@ class Run:
             if data is FAILED:
                 continue
             report.succeeded += 1
-            await batcher.add(data, url)
+            if batcher.add(data, url):
+                await batcher.flush()
 
     async def _send(self, request: Request, send: SendFetch, source: Any = None) -> None:
         """One :class:`~.requests.Request` (its ids counted); the store learns ``source`` (default: the
@@ -146,4 +147,5 @@ class Run:
         report.succeeded += 1
         if ids:
             report.ids_succeeded += len(ids)
-        await self.batcher.add(result[0], request if source is None else source)
+        if self.batcher.add(result[0], request if source is None else source):
+            await self.batcher.flush()

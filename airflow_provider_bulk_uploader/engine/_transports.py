@@ -30,7 +30,7 @@ from .auth import (
 from .requests import Request
 from .responses import decode_json_response
 from .spec import FetchSpec
-from .urls import origin_of
+from .urls import cached_origin
 
 #: ``factory(client=..., url=..., retry_policy=...)``: builds one API call (:class:`~.interfaces.APICall`)
 CallFactory = Callable[..., Any]
@@ -175,7 +175,7 @@ def _request_sender(spec: FetchSpec, client: httpx.AsyncClient, scope: Credentia
     async def send(request: Request, trusted_url: str | None) -> tuple[Any, Mapping[str, str]]:
         extensions = None
         if trusted_url is not None:
-            trusted = origin_of(trusted_url) if scope.allows(trusted_url) else NO_ORIGIN
+            trusted = cached_origin(trusted_url) if scope.allows(trusted_url) else NO_ORIGIN
             extensions = {ORIGIN_EXTENSION: trusted}
         call = RequestAPICall(client, request=request, extensions=extensions)
         body = await call.content()
@@ -199,7 +199,7 @@ def _page_fetcher(
     builtin = getattr(factory, "__dict__", {}).get("fast_path_method") == "GET"
 
     async def get(url: str, trusted_url: str) -> tuple[Any, Mapping[str, str]]:
-        trusted = origin_of(trusted_url) if scope.allows(trusted_url) else NO_ORIGIN
+        trusted = cached_origin(trusted_url) if scope.allows(trusted_url) else NO_ORIGIN
         response = await client.get(url, extensions={ORIGIN_EXTENSION: trusted})
         body = await response.aread()
         return decode_json_response(response.status_code, response.headers.get, body, url), response.headers
@@ -208,7 +208,7 @@ def _page_fetcher(
         return await factory(client=client, url=url, retry_policy=policy).content(), {}
 
     def page(url: str, trusted_url: str) -> Awaitable[tuple[Any, Mapping[str, str]]]:
-        if builtin or origin_of(url) != origin_of(trusted_url):
+        if builtin or cached_origin(url) != cached_origin(trusted_url):
             return within(timeout, get(url, trusted_url))
         return within(timeout, custom(url))
 

@@ -24,7 +24,7 @@ with the same :class:`~.errors.InvalidJSONError`.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
 from typing import Any
 from urllib.parse import urlencode, urljoin
 
@@ -34,7 +34,7 @@ from .errors import StaleCredentialsError, TransportError
 from .redaction import redact_url
 from .requests import Request, check_graphql, encode_body
 from .responses import check_content_encoding, decode_json_response, to_fetch_error
-from .urls import Origin, append_query, origin_of
+from .urls import Origin, append_query, cached_origin, origin_of
 
 __all__ = ["AiohttpTransport"]
 
@@ -108,30 +108,36 @@ class AiohttpTransport:
     def _with_credentials(self, url: str) -> str:
         return append_query(url, self._auth_query) if self._auth_query else url
 
-    async def get_json(self, url: str) -> Any:
-        """GET ``url`` (following redirects) and return its parsed JSON body; raise a ``FetchError``."""
-        body, _headers = await self._get(url, self._scope is None or self._scope.allows(url), None)
-        return body
+    def get_json(self, url: str) -> Awaitable[Any]:
+        """GET ``url`` (following redirects) and return its parsed JSON body; raise a ``FetchError``.
 
-    async def get_page(self, url: str, trusted_url: str) -> tuple[Any, Mapping[str, str]]:
+        (Plain functions that return :meth:`_get`'s coroutine, here and in :meth:`get_page`: no second
+        coroutine per request.)"""
+        return self._get(url, self._scope is None or self._scope.allows(url), None, with_headers=False)
+
+    def get_page(self, url: str, trusted_url: str) -> Awaitable[tuple[Any, Mapping[str, str]]]:
         """GET one page of a paginated stream: ``(parsed JSON body, response headers)``.
 
         Credentials go only to hops on the origin of ``trusted_url`` (the stream's start URL), and only when
         the scope allows it: a ``next`` link to another origin is fetched without them, and so is every
         redirect hop off that origin."""
-        trusted = origin_of(trusted_url)
-        credentials = origin_of(url) == trusted and (self._scope is None or self._scope.allows(url))
-        return await self._get(url, credentials, trusted)
+        trusted = cached_origin(trusted_url)  # parsed once per stream, not twice per page
+        credentials = cached_origin(url) == trusted and (self._scope is None or self._scope.allows(url))
+        return self._get(url, credentials, trusted)
 
-    async def _get(self, url: str, credentials: bool, origin: Origin | None) -> tuple[Any, Mapping[str, str]]:
-        """GET ``url`` and follow redirects: ``(parsed JSON body, response headers)``.
+    async def _get(
+        self, url: str, credentials: bool, origin: Origin | None, *, with_headers: bool = True
+    ) -> Any:
+        """GET ``url`` and follow redirects: ``(parsed JSON body, response headers)``, or the body alone
+        without ``with_headers``.
 
         :param credentials: whether ``url`` itself gets the credentials.
         :param origin: the only origin a redirect hop may send them to (``None``: ``url``'s own).
         """
         target, send = url, credentials
-        # before the try: an AuthenticationError (no token to be had) stops the run
-        auth_headers, current = await self._credentials(credentials)
+        auth_headers, current = self._auth_headers, None
+        if self._dynamic is not None:  # before the try: an AuthenticationError (no token) stops the run
+            auth_headers, current = await self._credentials(credentials)
         try:
             for _hop in range(self._max_redirects + 1):
                 async with self._session.get(
@@ -144,11 +150,11 @@ class AiohttpTransport:
                         await self._observe(current, response, url)
                     location = response.headers.get("Location") if status in _REDIRECTS else None
                     if location is None:
-                        check_content_encoding(status, response.headers.get, target)
-                        body = await response.read()
-                        return decode_json_response(
-                            status, response.headers.get, body, target
-                        ), response.headers
+                        headers = response.headers
+                        if "Content-Encoding" in headers:  # aiohttp decodes gzip and deflate only
+                            check_content_encoding(status, headers.get, target)
+                        data = decode_json_response(status, headers.get, await response.read(), target)
+                        return (data, headers) if with_headers else data
                 if origin is None:  # computed only on a redirect: the hot path never pays it
                     origin = origin_of(url)
                 target = urljoin(target, location)

@@ -8,7 +8,7 @@ from urllib.parse import urljoin
 
 from .. import defaults
 from ..paths import MISSING, lookup
-from ..urls import query_value, with_query
+from ..urls import QueryTemplate, query_value, with_query
 from ._evidence import checked
 from ._steps import (
     Broken,
@@ -224,7 +224,11 @@ class CursorPaginator(_Style):
             return Broken(f"{self.type}: the cursor at {self.cursor_path!r} is not a string or number")
         if self.cursor_body_path is not None:
             return NextBody(self.cursor_body_path, cursor)
-        return NextPage(with_query(ctx.page.url, {self.cursor_param: cursor}))
+        # every page of the stream differs from the first only in the cursor: its URL is parsed once
+        template = ctx.memo.get("cursor_url")
+        if template is None:
+            template = ctx.memo["cursor_url"] = QueryTemplate(ctx.page.url, self.cursor_param)
+        return NextPage(template.url(cursor))
 
 
 class HeaderCursorPaginator(CursorPaginator):
