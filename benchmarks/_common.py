@@ -179,12 +179,35 @@ def fast_server() -> Iterator[Server]:
             raise RuntimeError(f"benchmark server failed to start: {line!r}")
         yield Server(proc, int(line.split()[1]))
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
+        stop(proc)
+
+
+def stop(proc: subprocess.Popen[Any]) -> None:
+    """Stop a server process: SIGTERM, then SIGKILL after 10 s."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=10)
+
+
+@contextlib.contextmanager
+def demo_api(*options: str) -> Iterator[str]:
+    """The demo API (``python -m airflow_provider_bulk_uploader.testing.demo_api``) in its own process on a
+    free loopback port, without auth, with these extra command-line ``options``: yields its base URL."""
+    cmd = [sys.executable, "-m", "airflow_provider_bulk_uploader.testing.demo_api", "--port", "0"]
+    cmd += ["--auth", "none", *options]
+    env = {**os.environ, "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline().strip()
+        if not line.startswith("listening on "):
+            raise RuntimeError(f"demo API did not start (said {line!r})")
+        yield line.removeprefix("listening on ")
+    finally:
+        stop(proc)
 
 
 # ---- measuring (client process) ---------------------------------------------------------------

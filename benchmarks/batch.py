@@ -30,39 +30,15 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from _common import REPO, cpu_now, engine_available
+from _common import REPO, cpu_now, demo_api, engine_available
 
 MAX_IDS = 100
-
-
-@contextmanager
-def demo_api(rate: int) -> Iterator[str]:
-    cmd = [
-        sys.executable, "-m", "airflow_provider_bulk_uploader.testing.demo_api", "--port", "0",
-        "--auth", "none", "--rate-limit", str(rate), "--batch-max-ids", str(MAX_IDS),
-    ]  # fmt: skip
-    env = {**os.environ, "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
-    proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, text=True)
-    try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline().strip()
-        if not line.startswith("listening on "):
-            raise RuntimeError(f"demo API did not start (said {line!r})")
-        yield line.removeprefix("listening on ")
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
 
 
 def admin(base: str, path: str, method: str = "GET") -> Any:
@@ -194,7 +170,7 @@ def main() -> int:
     )
     failures = 0
     results = {}
-    with demo_api(args.rate) as base:
+    with demo_api("--rate-limit", str(args.rate), "--batch-max-ids", str(MAX_IDS)) as base:
         for per, count in ((MAX_IDS, args.ids), (1, min(args.prefix, args.ids))):
             r = run_case(base, count, per, args)
             if "error" in r:

@@ -42,47 +42,17 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from _common import CLIENT_CPU, REPO, cpu_now, engine_available, fast_server, peak_rss_mb, pin
+from _common import CLIENT_CPU, REPO, cpu_now, demo_api, engine_available, fast_server, peak_rss_mb, pin
 
 SPEEDUP_TARGET = 8.0
 RSS_TARGET = 1.10
 PAGE_SIZE = 100
-
-
-@contextmanager
-def demo_api() -> Iterator[str]:
-    cmd = [
-        sys.executable,
-        "-m",
-        "airflow_provider_bulk_uploader.testing.demo_api",
-        "--port",
-        "0",
-        "--auth",
-        "none",
-    ]
-    env = {**os.environ, "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
-    proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, text=True)
-    try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline().strip()
-        if not line.startswith("listening on "):
-            raise RuntimeError(f"demo API did not start (said {line!r})")
-        yield line.removeprefix("listening on ")
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
 
 
 #: endpoint (query after the common part), fan-out paginator, page-after-page paginator
