@@ -36,7 +36,7 @@ from airflow_provider_bulk_uploader.engine.requests import Request
 from airflow_provider_bulk_uploader.engine.urls import append_query, join_url
 from airflow_provider_bulk_uploader.exceptions import BulkFetchConfigError
 from airflow_provider_bulk_uploader.utils.intervals import Interval, IsoDatetime
-from airflow_provider_bulk_uploader.utils.urls import placeholders_in
+from airflow_provider_bulk_uploader.utils.urls import placeholders_in, query_items, query_text
 
 __all__ = ["RequestPlan", "body_placeholders", "check_request_args", "needs_request_plan"]
 
@@ -212,21 +212,11 @@ class RequestPlan:
 
     def _pairs(self, params: Mapping[str, Any], text: dict[str, Any], group: tuple[Any, ...]) -> Any:
         pairs: list[tuple[str, str]] = []
-        for key, value in params.items():
-            for v in value if isinstance(value, (list, tuple)) else [value]:
-                if v is None:
-                    continue
-                if v == "{ids}" and self.ids_style == "repeat":
-                    pairs.extend((str(key), str(i)) for i in group)
-                    continue
-                item = (
-                    v.format(**text)
-                    if isinstance(v, str)
-                    else json.dumps(v)
-                    if isinstance(v, bool)
-                    else str(v)
-                )
-                pairs.append((str(key), item))
+        for key, v in query_items(params):
+            if v == "{ids}" and self.ids_style == "repeat":
+                pairs.extend((key, str(i)) for i in group)
+            else:
+                pairs.append((key, query_text(v, text)))
         return pairs
 
 

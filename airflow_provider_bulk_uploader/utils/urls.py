@@ -21,7 +21,7 @@ from airflow_provider_bulk_uploader.engine.urls import append_query, join_url
 from airflow_provider_bulk_uploader.exceptions import BulkFetchConfigError
 from airflow_provider_bulk_uploader.utils.intervals import Interval, IsoDatetime
 
-__all__ = ["PLACEHOLDERS", "UrlPlan", "coerce_ids", "placeholders_in"]
+__all__ = ["PLACEHOLDERS", "UrlPlan", "coerce_ids", "placeholders_in", "query_items", "query_text"]
 
 #: ``{ids}`` (a request's ids, batched) is filled in by :class:`~.request_plan.RequestPlan`.
 PLACEHOLDERS = frozenset({"start", "end", "id", "ids"})
@@ -61,6 +61,23 @@ def placeholders_in(endpoint: str, query_params: Mapping[str, Any] | None) -> se
             if isinstance(v, str):
                 found |= _fields(f"query_params[{key!r}]", v)
     return found
+
+
+def query_items(params: Mapping[str, Any]) -> Iterator[tuple[str, Any]]:
+    """``(name, value)`` for each value of ``query_params`` as sent: a list or tuple gives the name once per
+    item, ``None`` leaves it out."""
+    for key, value in params.items():
+        for v in value if isinstance(value, (list, tuple)) else (value,):
+            if v is not None:
+                yield str(key), v
+
+
+def query_text(value: Any, values: Mapping[str, Any]) -> str:
+    """One query value as text: a string with its placeholders filled from ``values``, a bool as JSON
+    (``true``/``false``, not Python's ``True``), anything else ``str()``."""
+    if isinstance(value, str):
+        return value.format(**values)
+    return json.dumps(value) if isinstance(value, bool) else str(value)
 
 
 def coerce_ids(ids: Any) -> Sequence[Any] | None:
@@ -164,17 +181,5 @@ class UrlPlan:
         url = _QUOTING.vformat(self._template, (), values)
         if not self.query_params:
             return url
-        pairs: list[tuple[str, str]] = []
-        for key, value in self.query_params.items():
-            for v in value if isinstance(value, (list, tuple)) else [value]:
-                if v is None:
-                    continue
-                text = (
-                    v.format(**values)
-                    if isinstance(v, str)
-                    else json.dumps(v)
-                    if isinstance(v, bool)
-                    else str(v)
-                )
-                pairs.append((str(key), text))
+        pairs = [(key, query_text(v, values)) for key, v in query_items(self.query_params)]
         return append_query(url, pairs)
