@@ -27,6 +27,7 @@ import httpx
 from .errors import StaleCredentialsError
 from .redaction import REDACTED, redact_url, register_secret, register_sensitive_param
 from .urls import Origin, origin_of
+from .validation import require_text
 
 __all__ = [
     "BasicAuth",
@@ -55,18 +56,6 @@ def is_sensitive_header(name: str) -> bool:
 
 
 logger = logging.getLogger("airflow_provider_bulk_uploader")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-
-
-def _require_text(name: str, value: object) -> str:
-    """``value`` if it is a non-empty string without control characters (CR/LF would split a header);
-    the error names ``name`` but never shows the value (it may be a secret)."""
-    if not isinstance(value, str) or not value:
-        shown = "''" if value == "" else type(value).__name__
-        raise ValueError(f"{name} must be a non-empty string, got {shown}")
-    if _CONTROL.search(value):
-        raise ValueError(f"{name} must not contain control characters (CR, LF, tab, NUL ...)")
-    return value
 
 
 class CredentialScope:
@@ -234,8 +223,8 @@ class HeaderAuth(CredentialAuth):
     """
 
     def __init__(self, header_name: str, token: str):
-        self.header_name = _require_text("header_name", header_name)
-        self._token = _require_text("token", token)
+        self.header_name = require_text("header_name", header_name)
+        self._token = require_text("token", token)
         register_secret(token)
         self.credential_headers = {self.header_name: self._token}
 
@@ -250,8 +239,8 @@ class QueryParamsAuth(CredentialAuth):
     """
 
     def __init__(self, query_string: str, token: str):
-        self.query_string = _require_text("query_string", query_string)
-        self._token = _require_text("token", token)
+        self.query_string = require_text("query_string", query_string)
+        self._token = require_text("token", token)
         register_secret(token)
         register_sensitive_param(self.query_string)
         self.credential_params = {self.query_string: self._token}
@@ -264,7 +253,7 @@ class BearerAuth(CredentialAuth):
     """``Authorization: Bearer <token>``."""
 
     def __init__(self, token: str):
-        self._token = _require_text("token", token)
+        self._token = require_text("token", token)
         register_secret(token)
         self.credential_headers = {"Authorization": f"Bearer {self._token}"}
 
@@ -276,8 +265,8 @@ class BasicAuth(CredentialAuth):
     """HTTP basic authentication (``Authorization: Basic base64(username:password)``)."""
 
     def __init__(self, username: str, password: str):
-        self.username = _require_text("username", username)
-        self._password = _require_text("password", password)
+        self.username = require_text("username", username)
+        self._password = require_text("password", password)
         register_secret(password)
         encoded = base64.b64encode(f"{username}:{password}".encode()).decode("ascii")
         register_secret(encoded)

@@ -49,7 +49,7 @@ from .auth import Credentials, DynamicCredentialAuth
 from .errors import AuthenticationError
 from .redaction import REDACTED, redact, redact_url, register_secret
 from .retries import pause_after
-from .validation import require_bool, require_https_url, require_int, require_seconds
+from .validation import require_bool, require_https_url, require_int, require_seconds, require_text
 
 __all__ = ["AccessToken", "OAuth2ClientCredentials"]
 
@@ -135,8 +135,8 @@ class OAuth2ClientCredentials(DynamicCredentialAuth):
         max_attempts: int = defaults.OAUTH2_TOKEN_MAX_ATTEMPTS,
         on_token: Callable[[str], Any] | None = None,
     ):
-        self.client_id = _require_text("client_id", client_id)
-        self._client_secret = _require_text("client_secret", client_secret)
+        self.client_id = require_text("client_id", client_id)
+        self._client_secret = require_text("client_secret", client_secret)
         register_secret(client_secret)
         self.token_url = require_https_url("token_url", token_url)
         if token_auth_method not in TOKEN_AUTH_METHODS:
@@ -145,7 +145,7 @@ class OAuth2ClientCredentials(DynamicCredentialAuth):
             )
         self.token_auth_method = token_auth_method
         self.scope = _scope(scope)
-        self.audience = None if audience is None else _require_text("audience", audience)
+        self.audience = None if audience is None else require_text("audience", audience)
         self.token_params = _token_params(token_params)
         self.refresh_margin = require_seconds("refresh_margin", refresh_margin, allow_zero=True)
         self.timeout = require_seconds("timeout", timeout)
@@ -482,16 +482,6 @@ def _lifetime(value: Any, shown_url: str) -> float | None:
         )
         return None
     return seconds
-
-
-def _require_text(name: str, value: object) -> str:
-    """``value`` if it is a non-empty string without control characters; the error never shows it."""
-    if not isinstance(value, str) or not value:
-        shown = "''" if value == "" else type(value).__name__
-        raise ValueError(f"{name} must be a non-empty string, got {shown}")
-    if _CONTROL.search(value):
-        raise ValueError(f"{name} must not contain control characters (CR, LF, tab, NUL ...)")
-    return value
 
 
 def _scope(scope: str | Iterable[str] | None) -> str | None:

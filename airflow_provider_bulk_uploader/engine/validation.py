@@ -19,11 +19,25 @@ __all__ = [
     "require_int",
     "require_origins",
     "require_seconds",
+    "require_text",
 ]
 
 #: RFC 9110 token characters: what a header name may consist of.
 _HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 _CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+#: no control character at all (tab included): what a credential or an identifier may not contain
+_ANY_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def require_text(name: str, value: object) -> str:
+    """``value`` if it is a non-empty string without control characters (CR/LF would split a header);
+    the error names ``name`` but never shows the value (it may be a secret)."""
+    if not isinstance(value, str) or not value:
+        shown = "''" if value == "" else type(value).__name__
+        raise ValueError(f"{name} must be a non-empty string, got {shown}")
+    if _ANY_CONTROL.search(value):
+        raise ValueError(f"{name} must not contain control characters (CR, LF, tab, NUL ...)")
+    return value
 
 
 def require_int(
