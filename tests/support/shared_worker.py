@@ -1,9 +1,12 @@
 """One OS process of a shared-rate-limit test: ``python -m tests.support.shared_worker SPEC_JSON``.
 
-SPEC: ``redis`` (URL), ``key``, ``n``, ``period``, ``mode``, ``urls`` (list), ``start_at`` (``time.time()``
-to start at, so that all processes begin together), ``timeout``, ``lease_margin``, ``retry_seconds``,
-``concurrency``, ``log`` (true: every logger at DEBUG on stderr, to check what a run prints). Prints one
-JSON line: the report's counters, or ``{"error": ...}``; both with ``finished`` (``time.time()``).
+SPEC: ``redis`` (URL), ``key``, ``n``, ``period``, ``mode``, ``burst`` (default: the default burst),
+``adaptive`` (default true), ``urls`` (list), ``start_at`` (``time.time()`` to start at, so that all
+processes begin together), ``timeout``, ``lease_margin``, ``retry_seconds``, ``concurrency``, ``headers``
+(sent with every request), ``attempts`` (of the retry policy), ``default_policy`` (true: the engine's
+default retry policy, as a new user has it), ``log`` (true: every logger at DEBUG on stderr, to check what
+a run prints). Prints one JSON line: the report's counters (``rejections``, ``effective_rate_min`` and the
+limiter's ``lowest_rate`` too), or ``{"error": ...}``; both with ``finished`` (``time.time()``).
 """
 
 from __future__ import annotations
@@ -21,7 +24,13 @@ from airflow_provider_bulk_uploader.engine.shared_ratelimit import RedisLimiter
 
 
 async def main(spec: dict) -> dict:
-    rate = Ratelimit(spec["n"], timedelta(seconds=spec["period"]), mode=spec.get("mode", "strict"))
+    rate = Ratelimit(
+        spec["n"],
+        timedelta(seconds=spec["period"]),
+        mode=spec.get("mode", "strict"),
+        burst=spec.get("burst"),
+        adaptive=spec.get("adaptive", True),
+    )
     timeout = spec.get("timeout", 10.0)
     limiter = RedisLimiter(
         rate,
@@ -38,9 +47,10 @@ async def main(spec: dict) -> dict:
         rate_limit=limiter,
         max_concurrency=spec.get("concurrency", 64),
         timeout=timeout,
-        retry_policy=default_retry_policy(
-            spec.get("attempts", 5), initial_wait=0.05, max_wait=0.2, jitter=0.0
-        ),
+        retry_policy=None
+        if spec.get("default_policy")
+        else default_retry_policy(spec.get("attempts", 5), initial_wait=0.05, max_wait=0.2, jitter=0.0),
+        headers=spec.get("headers") or {},
         progress_interval=0,
     )
     delay = spec.get("start_at", 0) - time.time()
@@ -65,6 +75,9 @@ async def main(spec: dict) -> dict:
         "elapsed": time.time() - started,
         "acquire_calls": limiter.acquire_calls,
         "granted": limiter.granted,
+        "rejections": report.rejections,
+        "effective_rate_min": report.effective_rate_min,
+        "lowest_rate": limiter.lowest_rate,
         "finished": time.time(),
     }
 
