@@ -197,10 +197,15 @@ async def test_a_rejection_seen_by_one_process_lowers_the_pace_of_the_others(
     # (quickly to the rate rejected last, ~18/s, then probing upward by 2/s per second) and no two arrivals
     # were ever closer than the declared interval allows
     assert max(rate for _t, rate in samples) <= N + 1e-9
-    low_at = min(range(len(samples)), key=lambda i: samples[i][1])
-    climb = [rate for _t, rate in samples[low_at:]]
-    assert all(b >= a - 1e-6 for a, b in pairwise(climb)), climb
-    assert climb[-1] >= 1.3 * lowest
+    # two 429s, two decreases: the others' pace falls at most twice and rises in between and after (each
+    # decrease is seen at their next round trip, a little climbed already: on a loaded box the second can
+    # be seen above the first's lowest point, so the climb is checked from the last fall)
+    rates = [rate for _t, rate in samples]
+    falls = [i for i in range(1, len(rates)) if rates[i] < rates[i - 1] - 1e-6]
+    assert 1 <= len(falls) <= 2, rates
+    assert max(rates[falls[0] :]) >= 1.3 * lowest, rates  # climbed back after the first fall
+    climb = rates[falls[-1] :]
+    assert climb[-1] > climb[0], rates  # and is climbing after the last (the run may end before it is back)
     _paced(seen, INTERVAL)
 
 
