@@ -81,6 +81,11 @@ SHARED_POLL_MAX_SECONDS = 0.25
 #: How long after the moment a waiting process said it would ask again its reserved slots stay reserved for
 #: it (seconds): fairness for a process on time, no idle budget behind one that is late.
 SHARED_RESERVATION_GRACE_SECONDS = 0.005
+#: A shared budget's burst when ``Ratelimit(burst=None)``: the in-process default, or, when more, as many as
+#: the declared rate sends in this many seconds — a process takes at most the burst per round trip to Redis
+#: and asks at most every ``SHARED_POLL_MIN_SECONDS`` (+ jitter + the round trip), so a smaller burst would
+#: cap a process below the rate (from 200 requests per second up).
+SHARED_RATE_LIMIT_BURST_SECONDS = 0.005
 #: A shared limiter gives up after Redis has been unreachable this long (seconds), retrying meanwhile;
 #: counted from the start of the first call that got no answer.
 SHARED_REDIS_RETRY_SECONDS = 15.0

@@ -19,7 +19,7 @@ from .api_calls import GetAPICall
 from .errors import LongWait
 from .interfaces import Store
 from .progress import log_progress_every
-from .ratelimit import Limiter, Ratelimit, new_limiter
+from .ratelimit import AdaptiveLimiter, Limiter, Ratelimit, new_limiter
 from .report import FetchReport
 from .requests import Request
 from .spec import FetchSpec
@@ -167,6 +167,9 @@ class UploadedData:
                 if progress is not None:
                     progress.cancel()
                 report.elapsed_seconds = time.monotonic() - started
+                if isinstance(limiter, AdaptiveLimiter) and report.effective_rate_min is not None:
+                    # the pace may have been lowered by another process sharing the budget, not only here
+                    report.effective_rate_min = min(report.effective_rate_min, limiter.lowest_rate)
             if spec.settle and limiter is not None:
                 await _settle(limiter)
         finally:

@@ -67,7 +67,8 @@ def _now_us(client) -> int:
 
 
 def _workers(redis_url: str, urls: list[str], log_dir: Path) -> list[subprocess.Popen[bytes]]:
-    spec = {"redis": redis_url, "key": KEY, "n": N, "period": PERIOD, "urls": urls, "timeout": 90}
+    # burst=N: the N slots at once (paced, they would leave one per period / N = 15 s)
+    spec = {"redis": redis_url, "key": KEY, "n": N, "period": PERIOD, "burst": N, "urls": urls, "timeout": 90}
     procs = []
     for i in range(2):
         with (log_dir / f"worker-{i}.log").open("wb") as log:

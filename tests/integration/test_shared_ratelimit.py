@@ -84,6 +84,7 @@ def test_processes_sharing_a_key_hold_the_quota_together_fetch_everything_and_sh
                 key=key,
                 n=n,
                 period=period,
+                burst=n,  # all N at once, then one as each slot frees: the window bound is what is tested
                 start_at=start_at,
                 urls=[f"{demo.url}/items/{p * 1000 + i}?p={p}" for i in range(per_process)],
             )

@@ -29,7 +29,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.redis, pytest.mark.timeout(18
 #: attempt timeout and lease margin of every limiter here: a lease of 1.5 s
 TIMEOUT, MARGIN = 1.0, 0.5
 LEASE = TIMEOUT + MARGIN
-FAMILY = ("ready", "held", "owner", "pause", "meta", "clients", "waiting", "wants")
+FAMILY = ("ready", "held", "owner", "pause", "meta", "clients", "waiting", "wants", "pace")
 
 
 @pytest.fixture
@@ -76,7 +76,8 @@ LOSSES = {
 @pytest.mark.parametrize("loss", sorted(LOSSES))
 async def test_a_budget_lost_between_two_tasks_starts_used_not_free(fresh_redis, demo, request, loss, mode):
     n, period = 20, 2.0
-    rate, key = Ratelimit(n, timedelta(seconds=period), mode=mode), budget_key(request)
+    # burst=n: all N at once, the way a lost budget could let 2N through in one window
+    rate, key = Ratelimit(n, timedelta(seconds=period), mode=mode, burst=n), budget_key(request)
     report, _ = await fetch_through(
         _limiter(fresh_redis, key, rate), [f"{demo.url}/items/{i}?p=a" for i in range(n)]
     )
@@ -107,7 +108,7 @@ async def test_a_new_key_starts_free_on_a_server_up_longer_than_a_period_and_a_l
     n, period = 20, 2.0
     await asyncio.to_thread(_wait_for_uptime, fresh_redis, period + LEASE + 1)
     started = time.monotonic()
-    rate = Ratelimit(n, timedelta(seconds=period), mode=mode)
+    rate = Ratelimit(n, timedelta(seconds=period), mode=mode, burst=n)  # free: all N at once
     report, _ = await fetch_through(
         _limiter(fresh_redis, budget_key(request), rate), [f"{demo.url}/items/{i}?p=a" for i in range(n)]
     )
@@ -125,7 +126,7 @@ async def test_a_new_key_on_a_server_that_just_started_waits_one_period_then_is_
     # the cost of not knowing: a server up for less than a period + a lease may have just lost this budget
     n, period = 20, 2.0
     started = time.monotonic()
-    rate = Ratelimit(n, timedelta(seconds=period), mode=mode)
+    rate = Ratelimit(n, timedelta(seconds=period), mode=mode, burst=n)  # free: all N at once
     report, _ = await fetch_through(
         _limiter(fresh_redis, budget_key(request), rate), [f"{demo.url}/items/{i}?p=a" for i in range(n)]
     )
@@ -145,7 +146,10 @@ async def test_a_new_key_on_a_server_that_just_started_waits_one_period_then_is_
 @pytest.mark.parametrize("mode", ["strict", "bucket"])
 async def test_a_budget_whose_keys_expired_unused_starts_free(fresh_redis, demo, request, mode):
     n, period = 20, 2.0
-    rate, key = Ratelimit(n, timedelta(seconds=period), mode=mode), budget_key(request)
+    rate, key = (
+        Ratelimit(n, timedelta(seconds=period), mode=mode, burst=n),
+        budget_key(request),
+    )  # all at once
     await fetch_through(_limiter(fresh_redis, key, rate), [f"{demo.url}/items/{i}?p=a" for i in range(n)])
     await asyncio.sleep(period + LEASE + 0.5)
     client = fresh_redis.client()

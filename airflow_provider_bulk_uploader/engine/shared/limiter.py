@@ -53,7 +53,7 @@ import functools
 import logging
 import random
 from collections import deque
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from typing import TYPE_CHECKING, Any
 
 from .. import defaults
@@ -62,6 +62,7 @@ from ..ratelimit import Ratelimit
 from ..redaction import redact
 from . import scripts
 from .address import redis_address
+from .pace import SharedPace
 from .strategies import US, Budget, new_strategy
 
 if TYPE_CHECKING:
@@ -137,6 +138,13 @@ class RedisLimiter:
         self._scripts: dict[str, Any] = {}
         self._budget = Budget.of(rate, key, self.lease_seconds)
         self._strategy = new_strategy(self._budget)
+        self._pace = SharedPace(rate, self._budget.burst)
+        #: rejections to send to Redis (coalesced): how many, the latest loop time one was sent, and how many
+        #: of them this process predicted would lower the pace
+        self._rejected = 0
+        self._rejected_sent = -float("inf")
+        self._rejected_predicted = 0
+        self._rejecter: asyncio.Task[None] | None = None
         self._waiters: deque[asyncio.Future[Any]] = deque()
         self._leader: asyncio.Task[None] | None = None
         self._to_release: list[str] = []
@@ -192,13 +200,55 @@ class RedisLimiter:
         """Hold every request on the key back for ``seconds`` (sent to Redis in the background)."""
         if self._client is None or seconds <= 0:
             return
-        task = asyncio.get_running_loop().create_task(self._send_pause(seconds))
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
+        self._start(functools.partial(self._send_pause, seconds))
 
     def free_again_at(self) -> float:
         """``-inf``: the budget's state lives in Redis beyond the run, so ``settle`` need not wait."""
         return float("-inf")
+
+    # -- the AdaptiveLimiter interface --------------------------------------------------------------------
+
+    def on_rejection(self, sent_at: float, status: int) -> float | None:
+        """A 429/503 without a when-to-come-back answered a request sent at loop time ``sent_at``: lower the
+        pace of every process on the key (once per reaction: not for a request sent before the last
+        decrease, whichever process lowered it) and take back the burst credit — in Redis, in the background
+        (coalesced: one script for every rejection pending); counted for the budget page either way. Returns
+        the rate the pace is lowered to, as this process's copy of the shared state predicts it, or
+        ``None`` (not lowered, or ``rate.adaptive`` is false)."""
+        if not self.rate.adaptive or self._client is None or self._broken is not None:
+            return None
+        loop = asyncio.get_running_loop()
+        lowered = self._pace.predict_rejection(loop.time(), sent_at)
+        self._rejected += 1
+        self._rejected_sent = max(self._rejected_sent, sent_at)
+        if lowered is not None:
+            self._rejected_predicted += 1
+        if self._rejecter is None:
+            self._rejecter = self._start(self._send_rejections)
+        return lowered
+
+    def set_rate(self, requests_per_second: float, burst: int) -> None:
+        """Pace every process on the key at ``requests_per_second`` (at most the declared rate) with
+        ``burst`` (at most the declared burst) from now on — written to Redis in the background; the
+        declared ones again with ``set_rate(rate.requests_per_second, ...)``."""
+        rps = min(self.rate.requests_per_second, float(requests_per_second))
+        if not rps > 0:
+            raise ValueError(f"set_rate requests_per_second must be > 0, got {requests_per_second!r}")
+        burst = max(1, min(int(burst), self._budget.burst))
+        if self._client is None:
+            return
+        self._start(functools.partial(self._send_rate, rps, burst))
+
+    @property
+    def effective_rate(self) -> float:
+        """Requests per second the key was paced at when this process last heard from Redis (every
+        acquire and rejection; the declared rate before the first)."""
+        return self._pace.effective_rate
+
+    @property
+    def lowest_rate(self) -> float:
+        """The lowest rate this process saw the key paced at (requests per second)."""
+        return self._pace.lowest
 
     async def aclose(self) -> None:
         """Send the releases still pending, stop the leader, close a client this limiter opened."""
@@ -304,17 +354,16 @@ class RedisLimiter:
 
     async def _declare(self, client: Redis) -> None:
         """Write this limiter's declared quota into the budget's ``meta`` hash (``declared_n``,
-        ``declared_period_us``, ``declared_mode``, ``declared_burst`` when the rate has one), for the budget
-        page (:mod:`.snapshot`); no script reads them. One bounded call; a failure is no reason to stop."""
+        ``declared_period_us``, ``declared_mode``, ``declared_burst``), for the budget page
+        (:mod:`.snapshot`); no script reads them (the scripts get the pace as arguments). One bounded call; a
+        failure is no reason to stop."""
         rate = self.rate
         fields: dict[Any, Any] = {
             "declared_n": rate.num_requests,
             "declared_period_us": self._budget.period_us,
             "declared_mode": rate.mode,
         }
-        burst = getattr(rate, "effective_burst", None)  # Ratelimit(burst=...) (issue 19)
-        if isinstance(burst, int) and not isinstance(burst, bool):
-            fields["declared_burst"] = burst
+        fields["declared_burst"] = self._budget.burst
         meta = self._budget.keys.of("meta")[0]
         try:
             await self._bounded(client.hset(meta, mapping=fields), self.socket_timeout)
@@ -343,6 +392,7 @@ class RedisLimiter:
                     bound = min(bound, left)
                 try:
                     tickets, wait = await self._ask(want, bound)
+                    round_trip = loop.time() - started
                     failed_since = None
                 except Exception as exc:
                     if not _is_transient(exc):
@@ -376,8 +426,12 @@ class RedisLimiter:
                 if tickets and len(tickets) >= want:
                     continue
                 low, high = defaults.SHARED_POLL_MIN_SECONDS, defaults.SHARED_POLL_MAX_SECONDS
-                # a little additive jitter, so that K processes woken by the same hint do not call in lockstep
-                await asyncio.sleep(min(high, max(low, wait)) + random.uniform(0.0, low / 2))
+                # the hint counts from when the script ran, about half a round trip ago, and the next call
+                # reaches Redis half a round trip after it leaves: ask one round trip before the hint, so
+                # that a paced grant is not one round trip late each time; a little additive jitter, so that
+                # K processes woken by the same hint do not call in lockstep
+                delay = max(0.0, min(high, max(low, wait)) - round_trip)
+                await asyncio.sleep(delay + random.uniform(0.0, low / 2))
         except asyncio.CancelledError:
             raise
         except BaseException as exc:
@@ -405,7 +459,11 @@ class RedisLimiter:
         """One round trip (at most ``timeout`` seconds): up to ``want`` tickets, and seconds until trying
         again makes sense."""
         self.acquire_calls += 1
+        loop = asyncio.get_running_loop()
+        sent = loop.time()
         answer = await self._strategy.ask(functools.partial(self._call, timeout=timeout), want)
+        if answer.pace is not None:
+            self._pace.follow(answer.pace, sent, loop.time())
         self.granted += len(answer.tickets)
         if answer.repair:
             self._log_repair(answer.repair, answer.repaired)
@@ -470,6 +528,52 @@ class RedisLimiter:
                     )
         finally:
             self._releaser = None
+
+    def _start(self, job: Callable[[], Coroutine[Any, Any, None]]) -> asyncio.Task[None]:
+        """Run ``job`` in the background (awaited by :meth:`aclose`, bounded like every call)."""
+        task = asyncio.get_running_loop().create_task(job())
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+        return task
+
+    async def _send_rejections(self) -> None:
+        """Send the rejections pending (one script for all; a later call for those that come meanwhile)."""
+        try:
+            await self._send_rejections_pending()
+        finally:
+            self._rejecter = None
+
+    async def _send_rejections_pending(self) -> None:
+        while self._rejected and self._client is not None:
+            count, sent_at, predicted = self._rejected, self._rejected_sent, self._rejected_predicted
+            self._rejected, self._rejected_sent, self._rejected_predicted = 0, -float("inf"), 0
+            loop = asyncio.get_running_loop()
+            started = loop.time()
+            try:
+                sent_us = round(self._pace.redis_time(sent_at) * US)
+                _lowered, pace = await self._strategy.reject(self._call, count, sent_us)
+            except Exception as exc:
+                self._pace.drop_predictions(predicted)
+                logger.warning(
+                    "%s: could not share %d rejection(s) through Redis at %s (the pace is not lowered for "
+                    "the other processes on the key): %s",
+                    self.name,
+                    count,
+                    self.address,
+                    _describe(exc),
+                )
+                return
+            self._pace.follow(pace, started, loop.time(), applied=predicted)
+
+    async def _send_rate(self, requests_per_second: float, burst: int) -> None:
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        try:
+            pace = await self._strategy.set_rate(self._call, requests_per_second, burst)
+        except Exception as exc:
+            logger.warning("%s: could not set the shared pace in Redis: %s", self.name, _describe(exc))
+            return
+        self._pace.follow(pace, started, loop.time())
 
     async def _send_pause(self, seconds: float) -> None:
         try:

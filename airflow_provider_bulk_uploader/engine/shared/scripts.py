@@ -2,8 +2,10 @@
 
 Each step on the budget is one script, so it is atomic on the server and timed by Redis ``TIME`` (worker
 clocks may differ). What each expects (``KEYS``/``ARGV``) and returns is written at the top of its file.
-``budget.lua`` is not a script of its own: the helpers it defines (the clock, and whether a budget found
-missing may have been in use) are prepended to the scripts that read a budget's state.
+Three files are not scripts of their own but helpers prepended to the scripts that use them:
+``budget.lua`` (the clock, and whether a budget found missing may have been in use), ``pace.lua`` (the
+shared pace: GCRA and the AIMD arithmetic of :mod:`..adaptive`) and ``rejections.lua`` (the rejection
+counter of the budget page).
 """
 
 from __future__ import annotations
@@ -13,10 +15,16 @@ from importlib.resources import files
 
 __all__ = ["NAMES", "source"]
 
-#: every script the limiter may register: ``acquire``/``release`` (strict), ``bucket``, ``pause`` (both)
-NAMES = ("acquire", "release", "bucket", "pause")
-#: the scripts that start with ``budget.lua``'s helpers
-_WITH_HELPERS = ("acquire", "bucket")
+#: every script the limiter may register: ``acquire``/``release`` (strict), ``bucket``, ``pause`` and
+#: ``adapt`` (both)
+NAMES = ("acquire", "release", "bucket", "pause", "adapt")
+#: the helpers each script starts with, in order
+_HELPERS: dict[str, tuple[str, ...]] = {
+    "acquire": ("budget", "pace"),
+    "bucket": ("budget", "pace"),
+    "adapt": ("budget", "pace", "rejections"),
+    "pause": ("rejections",),
+}
 
 
 @functools.cache
@@ -24,8 +32,7 @@ def source(name: str) -> str:
     """The text of script ``name`` (one of :data:`NAMES`), read from the package on first use."""
     if name not in NAMES:
         raise ValueError(f"no shared-limiter script named {name!r}; known: {', '.join(NAMES)}")
-    text = _read(name)
-    return _read("budget") + "\n" + text if name in _WITH_HELPERS else text
+    return "\n".join([*(_read(helper) for helper in _HELPERS.get(name, ())), _read(name)])
 
 
 def _read(name: str) -> str:

@@ -11,14 +11,18 @@ Parts read, and what they give:
 
 * ``meta`` (hash, no TTL): ``n`` and ``last`` (µs of the last acquire) written by the scripts;
   ``declared_n``, ``declared_period_us``, ``declared_mode``, ``declared_burst`` written by
-  :class:`~.limiter.RedisLimiter` when it opens (the scripts do not read them); ``effective_rate``
-  (requests per second, when a limiter that adapts shares its rate there — issue 19.4).
+  :class:`~.limiter.RedisLimiter` when it opens (the scripts do not read them).
+* ``pace`` (hash; ``lua/pace.lua``): the adaptation every process on the key shares —
+  :class:`~..adaptive.AdaptiveRate`'s fields ``low``, ``ceiling``, ``below``, ``since`` (µs), ``burst``,
+  ``decreases`` — and ``set_rate``/``set_burst``: the effective rate and burst are computed from them at
+  Redis's ``TIME`` with the same arithmetic as the scripts (the rate climbs back while nothing is written).
 * ``ready``/``held`` (strict): slots free at a time (µs), slots held until their lease ends (µs);
   ``waiting``/``wants`` (strict): processes queued for slots and how many they still want (until when).
-* ``tat`` (bucket): the GCRA's theoretical arrival time (µs).
+* ``tat`` (bucket): the GCRA's theoretical arrival time (µs); the bucket holds the effective burst and
+  gains a token every effective interval.
 * ``pause``: the shared cool-down's end (µs); ``clients``: processes seen (µs).
 * ``rejections`` (hash minute -> count, TTL one hour after the last): 429/503 answers that paused the key
-  (written by ``lua/pause.lua``).
+  (``lua/pause.lua``) or that the adaptation was told of (``lua/adapt.lua``).
 """
 
 from __future__ import annotations
@@ -29,12 +33,25 @@ from datetime import datetime, timezone
 from typing import Any
 
 from .. import defaults
+from ..adaptive import AdaptiveRate
 
 __all__ = ["PARTS", "budget_keys", "decode", "read_budget", "read_budgets"]
 
 US = 1_000_000
 #: every part of a budget's key family (both modes)
-PARTS = ("ready", "held", "owner", "pause", "meta", "clients", "waiting", "wants", "tat", "rejections")
+PARTS = (
+    "ready",
+    "held",
+    "owner",
+    "pause",
+    "meta",
+    "clients",
+    "waiting",
+    "wants",
+    "tat",
+    "rejections",
+    "pace",
+)
 #: minutes counted in ``rejections_last_hour``
 _HOUR_MINUTES = 60
 
@@ -74,7 +91,20 @@ def read_budget(client: Any, key: str) -> dict[str, Any]:
     pipe.hgetall(base + "wants")
     pipe.get(base + "tat")
     pipe.hgetall(base + "rejections")
-    names = ("time", "meta", "ready", "held", "pause", "clients", "waiting", "wants", "tat", "rejections")
+    pipe.hgetall(base + "pace")
+    names = (
+        "time",
+        "meta",
+        "ready",
+        "held",
+        "pause",
+        "clients",
+        "waiting",
+        "wants",
+        "tat",
+        "rejections",
+        "pace",
+    )
     return decode(key, dict(zip(names, pipe.execute(), strict=True)))
 
 
@@ -96,8 +126,8 @@ def read_budgets(
 
 def decode(key: str, raw: Mapping[str, Any]) -> dict[str, Any]:
     """A budget's figures from the raw replies (``time``, ``meta``, ``ready``, ``held``, ``pause``,
-    ``clients``, ``waiting``, ``wants``, ``tat``, ``rejections``; any missing is empty). Figures that the
-    state does not hold are ``None``."""
+    ``clients``, ``waiting``, ``wants``, ``tat``, ``rejections``, ``pace``; any missing is empty). Figures
+    that the state does not hold are ``None``."""
     seconds, micros = raw.get("time") or (0, 0)
     now = int(seconds) * US + int(micros)
     meta = {_text(k): _text(v) for k, v in (raw.get("meta") or {}).items()}
@@ -110,14 +140,17 @@ def decode(key: str, raw: Mapping[str, Any]) -> dict[str, Any]:
     n = _int(meta.get("declared_n")) or (_int(meta.get("n")) if mode == "strict" else None)
     period_us = _int(meta.get("declared_period_us"))
     period = period_us / US if period_us else None
+    burst = _int(meta.get("declared_burst"))
+    pace = _pace(raw.get("pace"), n, period_us, burst, now)
     out: dict[str, Any] = {
         "key": key,
         "mode": mode,
         "num_requests": n,
         "period_seconds": period,
-        "burst": _int(meta.get("declared_burst")),
+        "burst": burst,
         "declared_rate": round(n / period, 6) if n and period else None,
-        "effective_rate": _float(meta.get("effective_rate")),
+        "effective_rate": round(US / pace[0], 6) if pace else None,
+        "effective_burst": pace[1] if pace else None,
         "used_in_window": None,
         "in_flight": None,
         "waiting_processes": None,
@@ -143,10 +176,11 @@ def decode(key: str, raw: Mapping[str, Any]) -> dict[str, Any]:
             if w.isdigit() and back.isdigit() and int(back) >= now:
                 waiting, wanted = waiting + 1, wanted + int(w)
         out["waiting_processes"], out["slots_wanted"] = waiting, wanted
-    elif mode == "bucket" and n and period_us:
-        interval = period_us / n  # GCRA: one token every period / n; the bucket holds n (lua/bucket.lua)
+    elif mode == "bucket" and pace:
+        # GCRA: the bucket holds the effective burst, one token back every effective interval (lua/bucket.lua)
+        interval, capacity = pace
         behind = max(0.0, (tat or 0) - now)
-        out["used_in_window"] = min(n, math.ceil(behind / interval))
+        out["used_in_window"] = min(capacity, math.ceil(behind / interval - 1e-9))
     clients = _scores(raw.get("clients"))
     if clients:
         since = now - 2 * period_us if period_us else -math.inf  # the scripts' "active processes"
@@ -164,6 +198,38 @@ def decode(key: str, raw: Mapping[str, Any]) -> dict[str, Any]:
     if out["in_flight"] or out["waiting_processes"]:
         out["active"] = True
     return out
+
+
+def _pace(
+    raw: Any, n: int | None, period_us: int | None, burst: int | None, now: int
+) -> tuple[float, int] | None:
+    """The effective emission interval (µs) and burst at ``now`` from the ``pace`` hash, with the scripts'
+    arithmetic (``lua/pace.lua``: :class:`~..adaptive.AdaptiveRate`'s, bounded by a rate set); ``None``
+    without a declared quota."""
+    if not n or not period_us:
+        return None
+    fields = {_text(k): _float(_text(v)) for k, v in (raw or {}).items()}
+    declared_interval = period_us / n
+    declared_burst = burst or n  # a budget written before bursts were declared: a bucket of N
+    adapt = AdaptiveRate(US / declared_interval, declared_burst)
+    rate, capacity = adapt.declared_rate, declared_burst
+    state = [fields.get(f) for f in ("low", "ceiling", "since", "burst", "decreases")]
+    if all(v is not None for v in state) and state[4]:
+        low, ceiling, since, lowered_burst, decreases = (float(v) for v in state)  # type: ignore[arg-type]
+        adapt.low, adapt.ceiling, adapt.since = low, ceiling, since / US
+        adapt.below, adapt.burst, adapt.decreases = (
+            bool(fields.get("below")),
+            int(lowered_burst),
+            int(decreases),
+        )
+        rate = adapt.rate_at(now / US)
+        capacity = min(declared_burst, adapt.burst_at(now / US))
+    set_rate, set_burst = fields.get("set_rate"), fields.get("set_burst")
+    if set_rate is not None and set_rate > 0:
+        rate = min(rate, set_rate)
+    if set_burst is not None:
+        capacity = min(capacity, int(set_burst))
+    return max(declared_interval, US / rate), max(1, capacity)
 
 
 def _budget_of(name: str, prefix: str) -> str | None:

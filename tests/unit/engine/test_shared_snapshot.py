@@ -41,7 +41,7 @@ def client(server):
 
 
 async def test_two_limiters_on_one_key(server, client) -> None:
-    rate = Ratelimit(4, timedelta(seconds=60))
+    rate = Ratelimit(4, timedelta(seconds=60), burst=4)  # all 4 at once (paced: one per 15 s)
     key = "vendor:{eu}"  # a colon and braces in the name
     mark_unused(client, key, 4)
     first = RedisLimiter(rate, server.url, key)
@@ -59,8 +59,10 @@ async def test_two_limiters_on_one_key(server, client) -> None:
         assert budget["used_in_window"] == 4 and budget["in_flight"] == 4
         assert budget["waiting_processes"] == 1 and budget["slots_wanted"] == 1
         assert budget["processes"] == 2 and budget["active"] is True
-        assert budget["burst"] == rate.effective_burst == 1  # the declared burst (paced: 1 by default)
-        assert budget["effective_rate"] is None and budget["cooldown_until"] is None
+        assert budget["burst"] == rate.effective_burst == 4  # the declared burst
+        assert budget["effective_rate"] == pytest.approx(4 / 60, rel=1e-5)  # not adapted
+        assert budget["effective_burst"] == 4
+        assert budget["cooldown_until"] is None
 
         first.release(held[0])  # back in the window: used until a period after its release
         await asyncio.sleep(0.2)
@@ -87,14 +89,25 @@ async def test_two_limiters_on_one_key(server, client) -> None:
 
 async def test_a_bucket(server, client) -> None:
     mark_unused(client, "bucket-key")  # last used a day ago: a full bucket
-    limiter = RedisLimiter(Ratelimit(10, timedelta(seconds=10), mode="bucket"), server.url, "bucket-key")
+    rate = Ratelimit(10, timedelta(seconds=10), mode="bucket", burst=10)
+    limiter = RedisLimiter(rate, server.url, "bucket-key")
     try:
         for _ in range(6):
             await limiter.acquire()
         budget = read_budget(client, "bucket-key")
         assert (budget["mode"], budget["num_requests"], budget["period_seconds"]) == ("bucket", 10, 10.0)
-        assert budget["used_in_window"] == 6  # 6 tokens taken, one comes back per second
+        assert budget["used_in_window"] == 6  # 6 tokens taken of a bucket of 10, one comes back per second
         assert budget["in_flight"] is None and budget["waiting_processes"] is None  # a bucket holds none
+        # a rejection: the pace of the key is lowered (x 0.7) and so is the bucket (x 0.7: 7 tokens)
+        loop = asyncio.get_running_loop()
+        assert limiter.on_rejection(loop.time(), 429) == pytest.approx(0.7)
+        await asyncio.sleep(0.05)
+        budget = read_budget(client, "bucket-key")
+        # climbing back by the declared rate per second: the burst returns with the declared rate, in 0.3 s
+        assert budget["effective_burst"] == 7 and 0.7 < budget["effective_rate"] < 1.0
+        # the burst credit was taken back: the bucket is empty to the next token, one new interval away
+        assert budget["used_in_window"] == 7
+        assert budget["rejections_last_hour"] == 1  # counted for the page, without a pause
     finally:
         await limiter.aclose()
 
@@ -123,9 +136,26 @@ def test_decode_of_an_empty_state_is_all_unknown() -> None:
     budget = decode("k", {"time": (1_700_000_000, 0)})
     assert budget["mode"] is None and budget["used_in_window"] is None and budget["active"] is False
     assert budget["rejections_last_hour"] == 0 and budget["now"].startswith("2023-11-14T22:13:20")
-    # a shared adapted rate, when a limiter writes one into meta (issue 19.4)
-    adapted = decode("k", {"time": (1, 0), "meta": {b"declared_mode": b"strict", b"effective_rate": b"12.5"}})
-    assert adapted["effective_rate"] == 12.5
+    # the adapted rate shared in the pace hash: lowered to 14/s of 20/s a second ago, climbing 20/s per second
+    meta = {
+        b"declared_mode": b"strict",
+        b"declared_n": b"20",
+        b"declared_period_us": b"1000000",
+        b"declared_burst": b"4",
+    }
+    pace = {
+        b"low": b"14",
+        b"ceiling": b"20",
+        b"below": b"0",
+        b"since": b"1500000",
+        b"burst": b"2",
+        b"decreases": b"1",
+    }
+    adapted = decode("k", {"time": (1, 600000), "meta": meta, "pace": pace})
+    assert adapted["effective_rate"] == pytest.approx(16.0) and adapted["effective_burst"] == 2
+    assert decode("k", {"time": (9, 0), "meta": meta, "pace": pace})["effective_rate"] == 20.0  # back
+    assert decode("k", {"time": (9, 0), "meta": meta, "pace": pace})["effective_burst"] == 4
+    assert decode("k", {"time": (1, 0), "meta": meta})["effective_rate"] == 20.0  # never adapted
     # minutes older than an hour do not count
     minute = 1_700_000_000 // 60
     rejections = {str(minute): "2", str(minute - 59): "3", str(minute - 60): "7"}

@@ -1,11 +1,16 @@
--- strict mode: take up to `want` of the N slots (RedisLimiter, engine/shared/strategies.py SlotBudget).
+-- strict mode: take up to `want` of the N slots, paced (RedisLimiter, engine/shared/strategies.py SlotBudget).
 -- KEYS: ready (zset slot -> free-at µs), held (zset slot -> lease end µs), owner (hash slot -> grant id
 --       "client:granted-at µs"), pause (string: pause-until µs), meta (hash, no TTL: n, gen, run, last,
 --       lease), clients (zset client -> last seen µs), waiting (zset client -> waiting since µs),
---       wants (hash client -> "slots still wanted:back by µs")
--- ARGV: n, period µs, lease µs, want, client id, ttl ms, poll min µs, poll max µs, reservation grace µs
--- Returns {wait µs (0 when something was granted), slots re-added as used, why ('' | 'lost' | 'unproven'),
---          slot1, grant1, slot2, grant2, ...}
+--       wants (hash client -> "slots still wanted:back by µs"), pace (hash: pace.lua)
+-- ARGV: n, period µs, lease µs, want, client id, ttl ms, poll min µs, poll max µs, reservation grace µs,
+--       then the 9 pace constants (pace.lua)
+-- Returns {wait µs (until asking again makes sense), slots re-added as used, why ('' | 'lost' | 'unproven'),
+--          the pace (9 fields, pace.lua pace_reply), slot1, grant1, slot2, grant2, ...}
+--
+-- A slot is granted when it is free AND the shared pace lets a request leave (GCRA: at most `burst` back to
+-- back, then one per interval, over every process on the key); after a pause requests resume one interval
+-- apart (no burst credit).
 --
 -- The budget is repaired, not trusted: every call checks that all N slots are accounted for (ready +
 -- held); a slot missing (evicted, deleted, flushed, lost in a restart) is taken back as held when its
@@ -72,10 +77,18 @@ for i = 1, #expired, 2 do
 end
 redis.call('ZADD', KEYS[6], now, client)
 redis.call('ZREMRANGEBYSCORE', KEYS[6], '-inf', now - 2 * period)
-local result = {0, repaired, why}
+local c = pace_config(10)
+local s = pace_read(KEYS[9])
+local interval, burst = pace_now(s, c, now)
+local tol = (burst - 1) * interval
+local tat = pace_shift(s, s.tat or 0, tol)
+local pace_was = tat
+local wait = 0
+local granted = {}
 local pause = tonumber(redis.call('GET', KEYS[4]) or '0')
+if tat < pause + tol then tat = pause + tol end  -- after a pause: resume paced (no burst credit)
 if pause > now then
-  result[1] = pause - now
+  wait = pause - now
 else
   local share = math.ceil(n / math.max(1, redis.call('ZCARD', KEYS[6])))
   if want > share then want = share end
@@ -97,23 +110,31 @@ else
     end
   end
   local free = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, want + reserved)
-  local take = #free - reserved
+  local paced = pace_available(tat, tol, interval, now)
+  local take = math.min(#free, paced) - reserved
   if take < 0 then take = 0 end
+  if take > 0 then tat = math.max(tat, now) + take * interval end
   for j = 1, take do
     local slot = free[j]
     local grant = client .. ':' .. string.format('%.0f', now)
     redis.call('ZREM', KEYS[1], slot)
     redis.call('ZADD', KEYS[2], now + lease, slot)
     redis.call('HSET', KEYS[3], slot, grant)
-    result[#result + 1] = slot
-    result[#result + 1] = grant
+    granted[#granted + 1] = slot
+    granted[#granted + 1] = grant
   end
-  if take == 0 then
-    local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-    if first[1] then result[1] = tonumber(first[2]) - now else result[1] = period end
+  -- when asking again makes sense: the next free slot (exact for a released one, a period when all are held)
+  -- and the pace's next departure, whichever is later; one interval when both allow but others have
+  -- first call
+  local slot_wait = 0
+  if take >= #free then  -- every slot free now is granted: the next one to free
+    local first = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. now, '+inf', 'WITHSCORES', 'LIMIT', 0, 1)
+    if first[1] then slot_wait = tonumber(first[2]) - now else slot_wait = period end
   end
+  wait = math.max(0, slot_wait, tat - tol - now)
+  if take == 0 and wait == 0 then wait = interval end
   -- when this process will ask again: the hint, bounded like the client's sleep, plus a grace
-  local back = now + math.min(poll_max, math.max(poll_min, result[1])) + grace
+  local back = now + math.min(poll_max, math.max(poll_min, wait)) + grace
   if take == 0 then
     redis.call('ZADD', KEYS[7], 'NX', now, client)  -- keeps its place in the queue
     redis.call('HSET', KEYS[8], client, want .. ':' .. string.format('%.0f', back))
@@ -125,7 +146,12 @@ else
     redis.call('HDEL', KEYS[8], client)
   end
 end
-for i = 1, 8 do
+if tat ~= pace_was or s.tol ~= tol then
+  redis.call('HSET', KEYS[9], 'tat', pace_fmt(tat), 'tol', pace_fmt(tol))
+end
+for i = 1, 9 do
   if i ~= 5 then redis.call('PEXPIRE', KEYS[i], ttl) end  -- meta stays: the budget's memory
 end
+local result = pace_reply({wait, repaired, why}, s, now, interval, burst)
+for _, x in ipairs(granted) do result[#result + 1] = x end
 return result
