@@ -190,3 +190,22 @@ async def test_store_exception_in_the_final_flush_propagates():
 def test_store_without_add_is_rejected():
     with pytest.raises(TypeError, match="store"):
         UploadedData(object(), url_maker=[f"{BASE}/items/1"])
+
+
+@respx.mock
+async def test_a_paginated_batch_counts_records_not_pages():
+    """batch_size counts the records on the pages (a page is never split): 10 pages of 100 records at
+    batch_size=250 reach the store 3 pages (300 records) at a time, not all 10 pages in one batch of
+    "250 items" (1 000 records held until the end)."""
+    from .test_paging import CURSOR, mock_cursor_pages
+
+    mock_cursor_pages(10, per_page=100)
+    store = RecordingStore()
+    report = await UploadedData(
+        store, url_maker=[f"{BASE}/pages"], batch_size=250, http_backend="httpx", paginator=CURSOR,
+        record_path="items",
+    ).run()  # fmt: skip
+    assert report.failed == 0
+    assert [len(batch) for batch in store.batches] == [3, 3, 3, 1]
+    ids = [r["id"] for batch in store.batches for page in batch for r in page["items"]]
+    assert sorted(ids) == list(range(1000))
