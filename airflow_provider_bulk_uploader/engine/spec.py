@@ -70,7 +70,8 @@ class FetchSpec:
     :param timeout: seconds one attempt may take, connect to last byte (default 30).
     :param retry_policy: a ``tenacity.AsyncRetrying`` replacing the default policy (5 attempts; transport
         errors, 408, 429, 5xx; ``Retry-After`` honoured). ``None`` (default): the default policy.
-    :param batch_size: records per ``store.add_batch`` call (default 100).
+    :param batch_size: records per ``store.add_batch`` call (default 100); with a paginator each item is a
+        page, handed over once the batch's pages hold ``batch_size`` records (a page is never split).
     :param headers: extra headers sent with every request (names and values checked; default none).
     :param verify_ssl: verify TLS certificates (default ``True``; a ``bool``, not a string).
     :param progress_interval: seconds between INFO progress lines (default 10; 0 disables them).
