@@ -24,7 +24,7 @@ from airflow_provider_bulk_uploader import Ratelimit
 from airflow_provider_bulk_uploader.engine.adaptive import AdaptiveRate
 from airflow_provider_bulk_uploader.engine.ratelimit import AdaptiveLimiter
 from airflow_provider_bulk_uploader.engine.shared_ratelimit import RedisLimiter
-from airflow_provider_bulk_uploader.testing import DemoAPI, max_in_window, running_demo_api
+from airflow_provider_bulk_uploader.testing import DemoAPI, max_in_window
 from tests.support.redis import RedisServer, redis_or_skip
 from tests.support.shared_limit import arrivals, budget_key, fetch_through, mark_unused
 
@@ -40,12 +40,6 @@ PROCESSES = 3
 def redis_server() -> Iterator[RedisServer]:
     with redis_or_skip() as server:
         yield server
-
-
-@pytest.fixture
-def demo() -> Iterator[DemoAPI]:
-    with running_demo_api() as api:
-        yield api
 
 
 def _limiters(server: RedisServer, key: str, rate: Ratelimit, count: int = PROCESSES) -> list[RedisLimiter]:

@@ -20,7 +20,7 @@ import pytest
 from airflow_provider_bulk_uploader import Ratelimit
 from airflow_provider_bulk_uploader.engine import defaults
 from airflow_provider_bulk_uploader.engine.shared_ratelimit import RedisLimiter
-from airflow_provider_bulk_uploader.testing import DemoAPI, max_in_window, running_demo_api
+from airflow_provider_bulk_uploader.testing import max_in_window
 from tests.support.redis import RedisServer, redis_or_skip
 from tests.support.shared_limit import arrivals, budget_key, fetch_through
 
@@ -37,12 +37,6 @@ def fresh_redis() -> Iterator[RedisServer]:
     """A redis-server of its own for each scenario (uptime starts at 0)."""
     with redis_or_skip() as server:
         yield server
-
-
-@pytest.fixture
-def demo() -> Iterator[DemoAPI]:
-    with running_demo_api() as api:
-        yield api
 
 
 def _limiter(server: RedisServer, key: str, rate: Ratelimit, **kwargs: Any) -> RedisLimiter:

@@ -13,7 +13,6 @@ import logging
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -23,7 +22,7 @@ import pytest
 from airflow_provider_bulk_uploader import Ratelimit
 from airflow_provider_bulk_uploader.engine import defaults
 from airflow_provider_bulk_uploader.engine.shared_ratelimit import RedisLimiter
-from airflow_provider_bulk_uploader.testing import DemoAPI, max_in_window, running_demo_api
+from airflow_provider_bulk_uploader.testing import max_in_window
 from tests.support.redis import RedisServer, redis_or_skip
 from tests.support.redis_floor import FloorUnavailable, floor_python
 from tests.support.shared_limit import arrivals, budget_key, fetch_through, wait_until
@@ -34,12 +33,6 @@ ROOT = Path(__file__).resolve().parents[2]
 PASSWORD = "redis-fault-pw-7c1e9a"
 #: attempt timeout and lease margin of every limiter here: a lease of 1.5 s
 TIMEOUT, MARGIN = 1.0, 0.5
-
-
-@pytest.fixture
-def demo() -> Iterator[DemoAPI]:
-    with running_demo_api() as api:
-        yield api
 
 
 def _limiter(server: RedisServer, key: str, rate: Ratelimit, **kwargs: Any) -> RedisLimiter:
