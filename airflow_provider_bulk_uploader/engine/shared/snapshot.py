@@ -52,6 +52,19 @@ PARTS = (
     "rejections",
     "pace",
 )
+#: how :func:`read_budget` reads each part it decodes (all but ``owner``, whose entries name clients)
+_READS = (
+    ("meta", "hash"),
+    ("ready", "zset"),
+    ("held", "zset"),
+    ("pause", "string"),
+    ("clients", "zset"),
+    ("waiting", "zset"),
+    ("wants", "hash"),
+    ("tat", "string"),
+    ("rejections", "hash"),
+    ("pace", "hash"),
+)
 #: minutes counted in ``rejections_last_hour``
 _HOUR_MINUTES = 60
 
@@ -82,29 +95,14 @@ def read_budget(client: Any, key: str) -> dict[str, Any]:
     base = f"{defaults.SHARED_KEY_PREFIX}{{{key}}}:"
     pipe = client.pipeline(transaction=True)
     pipe.time()
-    pipe.hgetall(base + "meta")
-    pipe.zrange(base + "ready", 0, -1, withscores=True)
-    pipe.zrange(base + "held", 0, -1, withscores=True)
-    pipe.get(base + "pause")
-    pipe.zrange(base + "clients", 0, -1, withscores=True)
-    pipe.zrange(base + "waiting", 0, -1, withscores=True)
-    pipe.hgetall(base + "wants")
-    pipe.get(base + "tat")
-    pipe.hgetall(base + "rejections")
-    pipe.hgetall(base + "pace")
-    names = (
-        "time",
-        "meta",
-        "ready",
-        "held",
-        "pause",
-        "clients",
-        "waiting",
-        "wants",
-        "tat",
-        "rejections",
-        "pace",
-    )
+    for part, kind in _READS:
+        if kind == "hash":
+            pipe.hgetall(base + part)
+        elif kind == "zset":
+            pipe.zrange(base + part, 0, -1, withscores=True)
+        else:
+            pipe.get(base + part)
+    names = ("time", *(part for part, _kind in _READS))
     return decode(key, dict(zip(names, pipe.execute(), strict=True)))
 
 
