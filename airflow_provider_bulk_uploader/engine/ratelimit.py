@@ -239,7 +239,7 @@ class _PacedLimiter:
             now = loop.time()
             if self._adapting:
                 self._follow(now)
-            if now >= self._tat - self._tolerance and now >= self._hold and self._take_if_free(now):
+            if now >= self._tat - self._tolerance and now >= self._hold and self._take(now):
                 return now
         waiter: asyncio.Future[None] = loop.create_future()
         self._waiters.append(waiter)
@@ -411,12 +411,10 @@ class _PacedLimiter:
         only a release can free some)."""
         return now
 
-    def _take(self, now: float) -> None:
-        tat = self._tat
-        self._tat = (tat if tat > now else now) + self._interval
-
-    def _take_if_free(self, now: float) -> bool:
-        """:meth:`_take` if there is the capacity now (the fast path of :meth:`acquire`: one call)."""
+    def _take(self, now: float) -> bool:
+        """Take a unit of capacity and pace the next send, if there is capacity now (``False``: nothing
+        taken). One call for :meth:`acquire`'s fast path; :meth:`_hand_out` calls it after
+        :meth:`_capacity_at` said there is."""
         tat = self._tat
         self._tat = (tat if tat > now else now) + self._interval
         return True
@@ -464,16 +462,7 @@ class SlotLimiter(_PacedLimiter):
             return now
         return ready[0] if ready else math.inf
 
-    def _take(self, now: float) -> None:
-        ready = self._ready_at
-        if ready and ready[0] <= now:
-            ready.popleft()
-        else:
-            self._never_used -= 1
-        tat = self._tat
-        self._tat = (tat if tat > now else now) + self._interval
-
-    def _take_if_free(self, now: float) -> bool:
+    def _take(self, now: float) -> bool:
         ready = self._ready_at
         if ready and ready[0] <= now:
             ready.popleft()
