@@ -10,6 +10,7 @@ import pytest
 
 from airflow_provider_bulk_uploader.engine.urls import (
     append_query,
+    cached_origin,
     join_url,
     origin_of,
     query_value,
@@ -36,6 +37,9 @@ from airflow_provider_bulk_uploader.engine.urls import (
 )
 def test_origin_of(url: Any, origin: tuple[str, str, int | None]) -> None:
     assert origin_of(url) == origin
+    # the hot path's cached variant (by the URL's scheme://authority part) gives the same origin
+    assert cached_origin(str(url)) == origin
+    assert cached_origin(str(url)) == origin  # and again, from its cache
 
 
 @pytest.mark.parametrize(
@@ -92,6 +96,12 @@ def test_append_query(url: str, params: Any, result: str) -> None:
         ("https://a.test/x?b=1&a=2&b=3", {"b": 9}, "https://a.test/x?b=9&a=2"),  # a repeat of it is dropped
         ("https://a.test/x?keep=&q=1", {"q": "a b"}, "https://a.test/x?keep=&q=a+b"),  # blanks kept
         ("https://a.test/x?q=1", {}, "https://a.test/x?q=1"),
+        ("https://a.test/x?a=1#frag", {"a": 2}, "https://a.test/x?a=2#frag"),  # the fragment stays last
+        ("https://a.test/x#frag", {"a": 2}, "https://a.test/x?a=2#frag"),
+        ("https://a.test/x?q=a%2Fb&c=1", {"c": "x/y"}, "https://a.test/x?q=a%2Fb&c=x%2Fy"),  # as before
+        ("https://a.test/x?q=1", {"a b": "&"}, "https://a.test/x?q=1&a+b=%26"),  # name and value encoded
+        ("https://a.test/x?a=1&b=2", {"a": 3, "b": 4}, "https://a.test/x?a=3&b=4"),  # several at once
+        ("https://a.test/x?a=1&b=2&a=5", {"b": 4, "c": 0}, "https://a.test/x?a=1&b=4&a=5&c=0"),  # others kept
     ],
 )
 def test_with_query(url: str, params: dict[str, Any], result: str) -> None:
