@@ -20,7 +20,7 @@ import pytest
 from airflow_provider_bulk_uploader import Ratelimit
 from airflow_provider_bulk_uploader.engine import defaults
 from airflow_provider_bulk_uploader.engine.shared_ratelimit import RedisLimiter
-from airflow_provider_bulk_uploader.testing import max_in_window
+from airflow_provider_bulk_uploader.testing import DemoAPI, max_in_window
 from tests.support.redis import RedisServer, redis_or_skip
 from tests.support.shared_limit import arrivals, budget_key, fetch_through
 
@@ -41,6 +41,29 @@ def fresh_redis() -> Iterator[RedisServer]:
 
 def _limiter(server: RedisServer, key: str, rate: Ratelimit, **kwargs: Any) -> RedisLimiter:
     return RedisLimiter(rate, server.url, key, attempt_timeout=TIMEOUT, lease_margin=MARGIN, **kwargs)
+
+
+def _start_processes(
+    server: RedisServer, demo: DemoAPI, key: str, rate: Ratelimit, processes: int, per_process: int
+) -> list[asyncio.Future[Any]]:
+    """``processes`` runs on one key, each with its own limiter (as processes have), ``per_process`` URLs
+    each, tagged ``p=<index>`` for :func:`arrivals`."""
+    return [
+        asyncio.ensure_future(
+            fetch_through(
+                _limiter(server, key, rate),
+                [f"{demo.url}/items/{p * 1000 + i}?p={p}" for i in range(per_process)],
+                concurrency=8,
+            )
+        )
+        for p in range(processes)
+    ]
+
+
+async def _delete_parts(server: RedisServer, key: str, parts: tuple[str, ...]) -> None:
+    """Delete these parts of the budget's key family (as an eviction or a hand-made ``DEL`` would)."""
+    names = [f"{defaults.SHARED_KEY_PREFIX}{{{key}}}:{part}" for part in parts]
+    await asyncio.to_thread(server.client().delete, *names)
 
 
 def _wait_for_uptime(server: RedisServer, seconds: float) -> None:
@@ -173,20 +196,10 @@ async def test_a_key_of_the_budget_deleted_mid_run_is_repaired_within_a_period_a
 ):
     n, period, per_process, processes = 10, 0.5, 40, 3
     rate, key = Ratelimit(n, timedelta(seconds=period)), budget_key(request)
-    runs = [
-        asyncio.ensure_future(
-            fetch_through(
-                _limiter(fresh_redis, key, rate),
-                [f"{demo.url}/items/{p * 1000 + i}?p={p}" for i in range(per_process)],
-                concurrency=8,
-            )
-        )
-        for p in range(processes)
-    ]
+    runs = _start_processes(fresh_redis, demo, key, rate, processes, per_process)
     await asyncio.sleep(1.5)
-    names = [f"{defaults.SHARED_KEY_PREFIX}{{{key}}}:{part}" for part in parts]
     deleted_at = time.monotonic()
-    await asyncio.to_thread(fresh_redis.client().delete, *names)
+    await _delete_parts(fresh_redis, key, parts)
     done, pending = await asyncio.wait(runs, timeout=30)
     for run in pending:
         run.cancel()
@@ -207,19 +220,9 @@ async def test_a_key_of_the_budget_deleted_mid_run_is_repaired_within_a_period_a
 async def test_a_shared_bucket_deleted_mid_run_keeps_the_bucket_bound(fresh_redis, demo, request, parts):
     n, period, per_process, processes = 10, 0.5, 30, 3
     rate, key = Ratelimit(n, timedelta(seconds=period), mode="bucket"), budget_key(request)
-    runs = [
-        asyncio.ensure_future(
-            fetch_through(
-                _limiter(fresh_redis, key, rate),
-                [f"{demo.url}/items/{p * 1000 + i}?p={p}" for i in range(per_process)],
-                concurrency=8,
-            )
-        )
-        for p in range(processes)
-    ]
+    runs = _start_processes(fresh_redis, demo, key, rate, processes, per_process)
     await asyncio.sleep(1.5)
-    names = [f"{defaults.SHARED_KEY_PREFIX}{{{key}}}:{part}" for part in parts]
-    await asyncio.to_thread(fresh_redis.client().delete, *names)
+    await _delete_parts(fresh_redis, key, parts)
     results = await asyncio.wait_for(asyncio.gather(*runs), 30)
     assert [r[0].succeeded for r in results] == [per_process] * processes
     _within_bucket_bound(arrivals(demo, *map(str, range(processes))), n, period)
