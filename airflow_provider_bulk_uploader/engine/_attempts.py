@@ -124,9 +124,9 @@ class Attempts:
             error = to_fetch_error(exc, url, method)
             if observer is not None:
                 observer.on_request(method, status_class(error.status), time.perf_counter() - clock)
-                if error.status == 429 or error.status == 503:
+            if error.status == 429 or error.status == 503:  # a pause for everyone, or a lower pace
+                if observer is not None:
                     observer.on_rejection(error.status)
-            if error.status in (429, 503):  # a pause for everyone, or a lower pace (retries.after_rejection)
                 after_rejection(error, sent, cooldown=cooldown, limiter=limiter, report=self.report)
             if self.max_wait is not None and error.requested_wait is not None:
                 self._check_wait(error.requested_wait, error.url)
