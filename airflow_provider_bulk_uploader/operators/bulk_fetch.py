@@ -255,7 +255,6 @@ class BulkFetchOperator(DataAwareOutputsMixin, BaseOperator):
                 "json= (e.g. a GraphQL {'query': ..., 'variables': {...}}) and method='POST'"
             )
         self._hook: BulkFetchHook | None = None
-        self._metrics: StatsObserver | None = None
 
     # -- planning ------------------------------------------------------------------------------------
 
@@ -359,7 +358,7 @@ class BulkFetchOperator(DataAwareOutputsMixin, BaseOperator):
         settings = hook.get_settings().with_overrides(**self.overrides)
         plan, interval = self._plan(context, settings.base_url)
         meta = self._run_meta(context, interval)
-        metrics = self._metrics = StatsObserver(
+        metrics = StatsObserver(
             metric_tags(
                 conn_id=self.bulk_fetch_conn_id,
                 dag_id=meta.dag_id,
@@ -376,7 +375,7 @@ class BulkFetchOperator(DataAwareOutputsMixin, BaseOperator):
         self._log_plan(urls, plan, store, spec, settings)
         try:
             report = self._run(hook, urls, store, spec, progress, len(plan))
-            return self._finish(context, report, store, progress, interval, plan)
+            return self._finish(context, report, store, progress, interval, plan, metrics)
         finally:
             metrics.flush()  # what was stored after the run (XCom records, a last part), a deferral, a kill
 
@@ -480,9 +479,11 @@ class BulkFetchOperator(DataAwareOutputsMixin, BaseOperator):
         progress: Progress | None,
         interval: Interval | None,
         plan: UrlPlan | RequestPlan,
+        metrics: StatsObserver,
     ) -> dict[str, Any]:
         """Write the outputs (manifest or XCom records), announce them, close the checkpoint, and fail the
-        task when more requests failed than ``max_failures`` allows (after writing what succeeded)."""
+        task when more requests failed than ``max_failures`` allows (after writing what succeeded);
+        ``metrics`` learns of the XCom store's records once they are pushed."""
         resume = progress.summary() if progress is not None else {}
         output = (
             store.finalize(report, resume)
@@ -491,8 +492,7 @@ class BulkFetchOperator(DataAwareOutputsMixin, BaseOperator):
         )
         if isinstance(store, XComStore):
             context["ti"].xcom_push(key=XCOM_RECORDS_KEY, value=store.saved_data())
-            if self._metrics is not None:  # the XCom store's records are stored now
-                self._metrics.on_records(len(store.saved_data()), store.stored_bytes)
+            metrics.on_records(len(store.saved_data()), store.stored_bytes)  # stored now
         summary = {**self._summary(report, interval, len(plan.chunks), output), **pagination_summary(report)}
         if isinstance(plan, RequestPlan):  # ids and requests, as counted by the engine
             summary["method"] = plan.method
