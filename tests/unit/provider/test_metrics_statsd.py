@@ -19,6 +19,7 @@ import threading
 from collections import defaultdict
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -88,24 +89,7 @@ def test_counters_add_up_to_the_report_and_the_server(airflow_db, statsd, tmp_pa
     with running_demo_api(
         token=TOKEN, auth="header", fault_429_rate=0.2, fault_retry_after=0, seed=11
     ) as api:
-        env = {
-            **os.environ,
-            "AIRFLOW_CONN_BULK_FETCH_DEFAULT": conn_json(api.url, rate_limit_requests=500),
-            "AIRFLOW__METRICS__STATSD_ON": "True",
-            "AIRFLOW__METRICS__STATSD_HOST": "127.0.0.1",
-            "AIRFLOW__METRICS__STATSD_PORT": str(statsd.port),
-            "AIRFLOW__METRICS__STATSD_PREFIX": PREFIX,
-            "AIRFLOW__METRICS__STATSD_INFLUXDB_ENABLED": "True",
-        }
-        airflow = str(Path(sys.executable).parent / "airflow")
-        result = subprocess.run(
-            [airflow, "dags", "test", "it_metrics", "--conf", json.dumps({"store": f"file://{store}"})],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
-        assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+        _dags_test(api, statsd, {"store": f"file://{store}"})
         seen = api.stats
     (directory,) = store.iterdir()
     manifest = json.loads((directory / "manifest.json").read_text())
@@ -152,3 +136,40 @@ def test_counters_add_up_to_the_report_and_the_server(airflow_db, statsd, tmp_pa
     assert rejections == {"429"}
     methods = {t.get("method") for n, t, _, _ in metrics if n == "bulk_fetch.requests"}
     assert methods == {"GET"}
+
+
+def _dags_test(api: Any, statsd: StatsdListener, conf: dict[str, Any]) -> None:
+    """``airflow dags test it_metrics`` against ``api`` with StatsD sent to ``statsd``."""
+    env = {
+        **os.environ,
+        "AIRFLOW_CONN_BULK_FETCH_DEFAULT": conn_json(api.url, rate_limit_requests=500),
+        "AIRFLOW__METRICS__STATSD_ON": "True",
+        "AIRFLOW__METRICS__STATSD_HOST": "127.0.0.1",
+        "AIRFLOW__METRICS__STATSD_PORT": str(statsd.port),
+        "AIRFLOW__METRICS__STATSD_PREFIX": PREFIX,
+        "AIRFLOW__METRICS__STATSD_INFLUXDB_ENABLED": "True",
+    }
+    airflow = str(Path(sys.executable).parent / "airflow")
+    result = subprocess.run(
+        [airflow, "dags", "test", "it_metrics", "--conf", json.dumps(conf)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+
+
+def test_records_kept_in_xcom_are_counted_once_pushed(airflow_db, statsd) -> None:
+    """The XCom store keeps its records until the operator pushes them: counted then, with their size."""
+    from airflow_provider_bulk_uploader.testing import running_demo_api
+
+    with running_demo_api(token=TOKEN, auth="header") as api:
+        _dags_test(api, statsd, {"store": "xcom"})
+    totals: dict[str, float] = defaultdict(float)
+    for name, _tags, value, kind in parse(statsd.lines):
+        if kind == "c":
+            totals[name] += value
+    assert totals["bulk_fetch.requests"] == 60
+    assert totals["bulk_fetch.records"] == 60
+    assert totals["bulk_fetch.bytes"] > 60 * len('{"id":1}')  # compact JSON of the 60 records
