@@ -63,7 +63,8 @@ from ..redaction import redact
 from . import scripts
 from .address import redis_address
 from .pace import SharedPace
-from .strategies import US, Budget, new_strategy
+from .scripts import US, reply_text
+from .strategies import Budget, new_strategy
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -338,7 +339,7 @@ class RedisLimiter:
                     _describe(exc),
                 )
                 return
-        if _text(policy) == "noeviction" or str(maxmemory) == "0":
+        if reply_text(policy) == "noeviction" or str(maxmemory) == "0":
             return
         logger.warning(
             "%s: Redis at %s may evict keys (maxmemory %s bytes, maxmemory-policy %s): a budget key evicted "
@@ -348,7 +349,7 @@ class RedisLimiter:
             self.name,
             self.address,
             maxmemory,
-            _text(policy),
+            reply_text(policy),
             self.rate.period_seconds + self.lease_seconds,
         )
 
@@ -597,10 +598,6 @@ async def _close(client: Redis) -> None:
     close = getattr(client, "aclose", None) or client.close
     with contextlib.suppress(Exception):
         await close()
-
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def _is_transient(exc: BaseException) -> bool:

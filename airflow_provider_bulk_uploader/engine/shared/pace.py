@@ -19,10 +19,10 @@ from typing import Any, NamedTuple
 from .. import defaults
 from ..adaptive import AdaptiveRate
 from ..ratelimit import Ratelimit
+from .scripts import US, reply_text
 
 __all__ = ["PACE_FIELDS", "PaceReply", "SharedPace", "shared_burst"]
 
-US = 1_000_000
 #: how many values of a script reply are the pace (``lua/pace.lua`` ``pace_reply``)
 PACE_FIELDS = 9
 
@@ -75,7 +75,7 @@ class PaceReply(NamedTuple):
     @classmethod
     def parse(cls, values: Sequence[Any]) -> PaceReply:
         """From the 9 values of a reply (bytes or strings)."""
-        v = [float(_text(x)) for x in values[:PACE_FIELDS]]
+        v = [float(reply_text(x)) for x in values[:PACE_FIELDS]]
         return cls(v[0], v[1], int(v[2]), v[3], v[4], bool(v[5]), v[6], int(v[7]), int(v[8]))
 
 
@@ -147,7 +147,3 @@ class SharedPace:
         self._predicted += 1
         self.lowest = min(self.lowest, adapt.low)
         return adapt.low
-
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)

@@ -12,8 +12,12 @@ from __future__ import annotations
 
 import functools
 from importlib.resources import files
+from typing import Any
 
-__all__ = ["NAMES", "source"]
+__all__ = ["NAMES", "US", "reply_text", "source"]
+
+#: microseconds per second: the scripts' unit of time (Redis ``TIME``, their arguments and replies)
+US = 1_000_000
 
 #: every script the limiter may register: ``acquire``/``release`` (strict), ``bucket``, ``pause`` and
 #: ``adapt`` (both)
@@ -38,3 +42,9 @@ def source(name: str) -> str:
 def _read(name: str) -> str:
     package = files(__name__.rpartition(".")[0])
     return package.joinpath("lua").joinpath(f"{name}.lua").read_text(encoding="utf-8")
+
+
+def reply_text(value: Any) -> str:
+    """One value of a script reply or a Redis read as text (redis-py gives bytes without
+    ``decode_responses``)."""
+    return value.decode() if isinstance(value, bytes) else str(value)

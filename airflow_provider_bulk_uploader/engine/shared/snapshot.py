@@ -34,10 +34,10 @@ from typing import Any
 
 from .. import defaults
 from ..adaptive import AdaptiveRate
+from .scripts import US, reply_text
 
 __all__ = ["PARTS", "budget_keys", "decode", "read_budget", "read_budgets"]
 
-US = 1_000_000
 #: every part of a budget's key family (both modes)
 PARTS = (
     "ready",
@@ -81,7 +81,7 @@ def budget_keys(client: Any, *, max_scanned: int = defaults.BUDGETS_SCAN_MAX_KEY
         cursor, names = client.scan(cursor=cursor, match=f"{prefix}{{*}}:*", count=1000)
         for raw in names:
             scanned += 1
-            key = _budget_of(_text(raw), prefix)
+            key = _budget_of(reply_text(raw), prefix)
             if key is not None:
                 found.add(key)
         if int(cursor) == 0:
@@ -128,7 +128,7 @@ def decode(key: str, raw: Mapping[str, Any]) -> dict[str, Any]:
     that the state does not hold are ``None``."""
     seconds, micros = raw.get("time") or (0, 0)
     now = int(seconds) * US + int(micros)
-    meta = {_text(k): _text(v) for k, v in (raw.get("meta") or {}).items()}
+    meta = {reply_text(k): reply_text(v) for k, v in (raw.get("meta") or {}).items()}
     ready = _scores(raw.get("ready"))
     held = _scores(raw.get("held"))
     tat = _number(raw.get("tat"))
@@ -168,7 +168,7 @@ def decode(key: str, raw: Mapping[str, Any]) -> dict[str, Any]:
         if n is not None:
             out["used_in_window"] = max(0, n - free)
         waiting, wanted = 0, 0
-        wants = {_text(k): _text(v) for k, v in (raw.get("wants") or {}).items()}
+        wants = {reply_text(k): reply_text(v) for k, v in (raw.get("wants") or {}).items()}
         for client in _scores(raw.get("waiting")):
             w, _, back = wants.get(client, "").partition(":")
             if w.isdigit() and back.isdigit() and int(back) >= now:
@@ -206,7 +206,7 @@ def _pace(
     without a declared quota."""
     if not n or not period_us:
         return None
-    fields = {_text(k): _float(_text(v)) for k, v in (raw or {}).items()}
+    fields = {reply_text(k): _float(reply_text(v)) for k, v in (raw or {}).items()}
     declared_interval = period_us / n
     declared_burst = burst or n  # a budget written before bursts were declared: a bucket of N
     adapt = AdaptiveRate(US / declared_interval, declared_burst)
@@ -243,22 +243,18 @@ def _last_hour(raw: Any, now: int) -> int:
     minute = now // US // 60
     total = 0
     for field, count in (raw or {}).items():
-        at = _int(_text(field))
+        at = _int(reply_text(field))
         if at is not None and minute - _HOUR_MINUTES < at <= minute:
-            total += _int(_text(count)) or 0
+            total += _int(reply_text(count)) or 0
     return total
 
 
 def _scores(raw: Any) -> dict[str, float]:
-    return {_text(member): float(score) for member, score in (raw or [])}
-
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
+    return {reply_text(member): float(score) for member, score in (raw or [])}
 
 
 def _number(value: Any) -> float | None:
-    return None if value is None else _float(_text(value))
+    return None if value is None else _float(reply_text(value))
 
 
 def _float(value: Any) -> float | None:

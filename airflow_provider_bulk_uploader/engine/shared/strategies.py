@@ -27,10 +27,10 @@ from typing import Any, ClassVar, NamedTuple
 from .. import defaults
 from ..ratelimit import Ratelimit
 from .pace import PACE_FIELDS, PaceReply, pace_args, shared_burst
+from .scripts import US, reply_text
 
 __all__ = ["Answer", "BucketBudget", "Budget", "KeyFamily", "ScriptCall", "SlotBudget", "new_strategy"]
 
-US = 1_000_000
 
 #: run one script: ``await call(name, keys, args)`` → the script's reply
 ScriptCall = Callable[[str, Sequence[str], Sequence[Any]], Awaitable[Any]]
@@ -151,9 +151,9 @@ class SlotBudget(_Paced):
             ],
         )
         first = 3 + PACE_FIELDS
-        slots = [(_text(reply[i]), _text(reply[i + 1])) for i in range(first, len(reply), 2)]
+        slots = [(reply_text(reply[i]), reply_text(reply[i + 1])) for i in range(first, len(reply), 2)]
         pace = PaceReply.parse(reply[3:first])
-        return Answer(slots, int(reply[0]) / US, _text(reply[2]), int(reply[1]), pace)
+        return Answer(slots, int(reply[0]) / US, reply_text(reply[2]), int(reply[1]), pace)
 
     async def give_back(self, call: ScriptCall, tickets: Sequence[str]) -> None:
         """``tickets``: ``slot, grant, slot, grant, ...`` (every release pending, in one call)."""
@@ -182,7 +182,9 @@ class BucketBudget(_Paced):
             [b.rate.num_requests, b.period_us, want, b.client_id, b.ttl_ms, *b.pace_args],
         )
         granted, wait_us, repair = reply[:3]
-        return Answer([None] * int(granted), int(wait_us) / US, _text(repair), 0, PaceReply.parse(reply[3:]))
+        return Answer(
+            [None] * int(granted), int(wait_us) / US, reply_text(repair), 0, PaceReply.parse(reply[3:])
+        )
 
     async def give_back(self, call: ScriptCall, tickets: Sequence[str]) -> None:
         """Nothing to give back: a bucket counts sends, not requests in flight."""
@@ -191,7 +193,3 @@ class BucketBudget(_Paced):
 def new_strategy(budget: Budget) -> SlotBudget | BucketBudget:
     """The strategy for ``budget.rate.mode``."""
     return BucketBudget(budget) if budget.rate.mode == "bucket" else SlotBudget(budget)
-
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
